@@ -1,0 +1,128 @@
+"""Shared timing harness for fnn's benchmarks.
+
+Import this module before numpy (``import _harness`` is the first import of
+every benchmark). OpenBLAS worker threads spin for a while after each call and
+steal the cores a following Numba ``prange`` kernel wants, so the BLAS thread
+count must be fixed before numpy loads. ``FNN_BENCH_BLAS_THREADS`` chooses it
+(default below); every report prints the setting it ran with.
+
+Timing rules: candidates run interleaved in one process (round-robin, so a
+noisy neighbour slows every candidate alike), each round times one call per
+candidate, and reports give medians and the ratio of each candidate to the
+reference. The machine is shared and small: compare ratios, not absolutes.
+"""
+import os
+
+DEFAULT_BLAS_THREADS = "1"
+BLAS_THREADS = os.environ.setdefault("FNN_BENCH_BLAS_THREADS", DEFAULT_BLAS_THREADS)
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, BLAS_THREADS)
+
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def try_import_torch():
+    """PyTorch if installed (CPU build), else None; benchmarks then skip the reference cleanly."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_facts():
+    """A dict of what the numbers depend on: CPU, cores, versions, thread settings."""
+    import numba
+
+    facts = {
+        "cpu": _cpu_model(),
+        "logical cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba threads": numba.config.NUMBA_NUM_THREADS,
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "(unset)"),
+    }
+    torch = try_import_torch()
+    if torch is not None:
+        facts["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    else:
+        facts["torch"] = "not installed (reference columns skipped)"
+    return facts
+
+
+def print_machine_facts():
+    print("machine:")
+    for key, value in machine_facts().items():
+        print(f"  {key:24s} {value}")
+
+
+def interleaved(candidates, *, rounds=200, warmup=10, min_seconds=0.0):
+    """Time each callable in ``candidates`` (name -> fn) round-robin; return name -> array of seconds.
+
+    Runs at least ``rounds`` rounds and keeps going until ``min_seconds`` have
+    passed, so very fast candidates still get a stable median.
+    """
+    names = list(candidates)
+    for _ in range(warmup):
+        for name in names:
+            candidates[name]()
+    times = {name: [] for name in names}
+    start = time.perf_counter()
+    done = 0
+    while done < rounds or time.perf_counter() - start < min_seconds:
+        for name in names:
+            t0 = time.perf_counter()
+            candidates[name]()
+            times[name].append(time.perf_counter() - t0)
+        done += 1
+    return {name: np.asarray(ts) for name, ts in times.items()}
+
+
+def _fmt(seconds):
+    if seconds >= 1.0:
+        return f"{seconds:8.3f} s "
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:8.3f} ms"
+    return f"{seconds * 1e6:8.1f} us"
+
+
+def report(title, times, *, reference=None, target=None):
+    """Print medians (and quartiles) of ``times``; ratios against ``reference`` when present.
+
+    Returns {name: ratio to reference} (empty without a reference).
+    """
+    print(f"\n{title}")
+    ref = np.median(times[reference]) if reference in times else None
+    ratios = {}
+    for name, ts in times.items():
+        med = np.median(ts)
+        q1, q3 = np.percentile(ts, [25, 75])
+        line = f"  {name:28s} median {_fmt(med)}  (IQR {_fmt(q1)} .. {_fmt(q3)}, n={len(ts)})"
+        if ref is not None and name != reference:
+            ratios[name] = med / ref
+            line += f"   ratio to {reference}: {med / ref:5.2f}"
+            if target is not None:
+                line += "  [target <= %.2f: %s]" % (target, "met" if med / ref <= target else "NOT met")
+        print(line)
+    return ratios
+
+
+def python_tag():
+    return f"{sys.implementation.name}-{platform.python_version()}"

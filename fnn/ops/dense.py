@@ -1,0 +1,45 @@
+"""Fully connected (affine) layer."""
+import numpy as np
+
+from .._validate import require_dtype, require_float, require_min_ndim, require_ndim, require_shape
+
+__all__ = ["dense_forward", "dense_backward"]
+
+
+def dense_forward(x, w, b):
+    """x (..., D), w (D, M), b (M,) -> out (..., M) = x @ w + b.
+
+    Leading axes of ``x`` are batch axes: (N, D) and (N, T, D) both work.
+    Returns ``(out, cache)``; the cache holds the inputs the backward needs.
+    """
+    require_float("x", x)
+    require_min_ndim("x", x, 1, "(..., D)")
+    require_float("w", w)
+    require_ndim("w", w, 2, "(D, M)")
+    require_dtype("w", w, x.dtype, "x")
+    D, M = w.shape
+    if x.shape[-1] != D:
+        raise ValueError(f"x has shape {x.shape}; expected (..., D) with D = {D}, the first axis of w {w.shape}")
+    require_float("b", b)
+    require_shape("b", b, (M,), "(M,)")
+    require_dtype("b", b, x.dtype, "x")
+    out = x @ w
+    out += b
+    return out, (x, w)
+
+
+def dense_backward(dout, cache):
+    """dout (..., M) -> (dx (..., D), dw (D, M), db (M,)).
+
+    With out = x w + b:  dx = dout w^T,  dw = x^T dout,  db = sum of dout over batch axes.
+    """
+    x, w = cache
+    D, M = w.shape
+    require_shape("dout", dout, x.shape[:-1] + (M,), "(..., M)")
+    require_dtype("dout", dout, x.dtype, "x")
+    x2 = x.reshape(-1, D)
+    d2 = dout.reshape(-1, M)
+    dx = (d2 @ w.T).reshape(x.shape)
+    dw = x2.T @ d2
+    db = d2.sum(axis=0)
+    return dx, dw, db
