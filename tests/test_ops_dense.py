@@ -74,3 +74,16 @@ def test_dense_backward_rejects_wrong_dout_shape():
     _, cache = dense_forward(x, w, b)
     with pytest.raises(ValueError, match=r"dout has shape \(3, 3\); expected \(\.\.\., M\)"):
         dense_backward(np.ones((3, 3)), cache)
+
+
+def test_dense_input_grad_false_skips_dx_but_keeps_parameter_grads():
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((5, 3)), rng.standard_normal((3, 4)), rng.standard_normal(4)
+    dout = rng.standard_normal((5, 4))
+    _, cache_full = dense_forward(x, w, b)
+    _, cache_data = dense_forward(x, w, b, input_grad=False)
+    dx, dw, db = dense_backward(dout, cache_full)
+    dx_none, dw2, db2 = dense_backward(dout, cache_data)
+    assert dx is not None and dx_none is None
+    np.testing.assert_array_equal(dw, dw2)
+    np.testing.assert_array_equal(db, db2)

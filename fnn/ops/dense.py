@@ -6,11 +6,14 @@ from .._validate import require_dtype, require_float, require_min_ndim, require_
 __all__ = ["dense_forward", "dense_backward"]
 
 
-def dense_forward(x, w, b):
+def dense_forward(x, w, b, *, input_grad=True):
     """x (..., D), w (D, M), b (M,) -> out (..., M) = x @ w + b.
 
     Leading axes of ``x`` are batch axes: (N, D) and (N, T, D) both work.
     Returns ``(out, cache)``; the cache holds the inputs the backward needs.
+    ``input_grad=False`` marks ``x`` as data (PyTorch's ``requires_grad=False``):
+    the backward then returns ``dx = None`` and skips a matrix product, which
+    is a third of a first layer's backward cost.
     """
     require_float("x", x)
     require_min_ndim("x", x, 1, "(..., D)")
@@ -25,21 +28,21 @@ def dense_forward(x, w, b):
     require_dtype("b", b, x.dtype, "x")
     out = x @ w
     out += b
-    return out, (x, w)
+    return out, (x, w, input_grad)
 
 
 def dense_backward(dout, cache):
-    """dout (..., M) -> (dx (..., D), dw (D, M), db (M,)).
+    """dout (..., M) -> (dx (..., D) or None, dw (D, M), db (M,)).
 
     With out = x w + b:  dx = dout w^T,  dw = x^T dout,  db = sum of dout over batch axes.
     """
-    x, w = cache
+    x, w, input_grad = cache
     D, M = w.shape
     require_shape("dout", dout, x.shape[:-1] + (M,), "(..., M)")
     require_dtype("dout", dout, x.dtype, "x")
     x2 = x.reshape(-1, D)
     d2 = dout.reshape(-1, M)
-    dx = (d2 @ w.T).reshape(x.shape)
+    dx = (d2 @ w.T).reshape(x.shape) if input_grad else None
     dw = x2.T @ d2
     db = d2.sum(axis=0)
     return dx, dw, db
