@@ -15,8 +15,9 @@ import os
 
 DEFAULT_BLAS_THREADS = "1"
 BLAS_THREADS = os.environ.setdefault("FNN_BENCH_BLAS_THREADS", DEFAULT_BLAS_THREADS)
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, BLAS_THREADS)
+# Only OpenBLAS (NumPy's BLAS) is pinned: OMP_NUM_THREADS would also throttle
+# PyTorch, the reference, which runs with its own defaults (one thread per core).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", BLAS_THREADS)
 
 import platform  # noqa: E402
 import sys  # noqa: E402
