@@ -1,0 +1,80 @@
+"""Helpers shared by the example scripts: BLAS threads, output folders, argument types, plots.
+
+Import this module before numpy (``import _common`` is the first project
+import of every example; the examples run as scripts, so ``examples/`` is on
+``sys.path``).
+"""
+import os
+
+# OpenBLAS threads spin after each call and slow a following Numba parallel kernel: fix them before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+
+
+def default_out(example):
+    """The default output folder of an example: ``runs/<example>`` under the current folder (git-ignored)."""
+    return os.path.join("runs", example)
+
+
+def make_out_dir(path):
+    """Create ``path`` (and parents) if needed and return it."""
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not >= 1")
+    return value
+
+
+def nonnegative_float(text):
+    """argparse type: a finite float >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite float > 0."""
+    value = nonnegative_float(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("0 is not > 0")
+    return value
+
+
+def probability(text):
+    """argparse type: a float in [0, 1)."""
+    value = nonnegative_float(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1)")
+    return value
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: examples write PNG files and never open a window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path):
+    """Write ``fig`` as a PNG at ``path``, close it, and say where it went."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
+    print(f"saved {path}")
