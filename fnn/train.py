@@ -94,7 +94,9 @@ def fit(params, loss_and_grad, optimizer, train, *, epochs, batch_size, rng, val
     optimizer: ``.init(params) -> state``, ``.update(params, grads, state) -> (params, state)``.
     train, validation: ``(x (N, ...), y (N, ...))`` tuples; batches are reshuffled every epoch from ``rng``.
     predict(params, x (B, ...)) -> labels (B,): enables accuracy. y may hold labels (N,) or one-hot (N, V).
-    loss_fn(params, x, y) -> loss for validation (default: the loss from ``loss_and_grad``).
+    loss_fn(params, x, y) -> loss for validation (default: the loss from ``loss_and_grad``,
+        which also pays for a backward pass and, for a model with dropout, measures
+        the loss with dropout on; pass a forward-only, inference-mode loss then).
 
     Per epoch, ``log`` (``print``; ``None`` silences) gets one line and
     ``history`` one entry per key of ``HISTORY_KEYS`` (None where not computed):

@@ -56,8 +56,9 @@ def test_perceptron_batch_gradient_step_equals_batch_rule():
 def test_delta_rule_learns_and_gate_scores():
     params = _train_online("delta", GATES["AND"], epochs=300, lr=0.05)
     z = perceptron.forward(params, X_GATE)[0]
-    # Least-squares fit of AND: z = 0.5*x1 + 0.5*x2 - 0.25 thresholds correctly at 0.5.
-    np.testing.assert_allclose(z, [-0.25, 0.25, 0.25, 0.75], atol=0.05)
+    # Least-squares fit of AND with bipolar targets: z = x1 + x2 - 1.5, so step(z) is AND.
+    np.testing.assert_allclose(z, [-1.5, -0.5, -0.5, 0.5], atol=0.1)
+    np.testing.assert_array_equal(perceptron.predict(params, X_GATE), GATES["AND"])
 
 
 def _regression_data(rng, n=200, d=4, noise=0.1):

@@ -7,7 +7,10 @@ learn from the score instead:
 * perceptron rule: ``w += lr (y - step(z)) x``. It is gradient descent on the
   perceptron criterion ``mean(max(0, -s z))`` with s = 2y - 1 in {-1, +1}: only
   misclassified points contribute, each pushing z towards its side.
-* delta rule: ``w += lr (y - z) x``, gradient descent on ``0.5 mean((y - z)^2)``.
+* delta rule (ADALINE): ``w += lr (s - z) x``, gradient descent on
+  ``0.5 mean((s - z)^2)``. Targets are bipolar, s = 2y - 1, as Widrow and Hoff
+  used them: the least-squares fit then puts the decision boundary at z = 0,
+  the same threshold the step uses (0/1 targets would put it at 0.5).
 
 Both converge only when a line separates the classes; XOR has no such line.
 """
@@ -61,13 +64,13 @@ def loss_and_grad(params, x, y, *, rule="perceptron"):
     _check_targets(y, z)
     y = y.astype(z.dtype, copy=False)
     n = z.shape[0]
+    s = 2 * y - 1
     if rule == "perceptron":
-        s = 2 * y - 1
         margin = -s * z
         loss = np.maximum(margin, 0).mean()
         dz = np.where(margin > 0, -s, 0).astype(z.dtype) / z.dtype.type(n)
     else:
-        r = z - y
+        r = z - s
         loss = 0.5 * np.mean(r * r)
         dz = r / z.dtype.type(n)
     return z.dtype.type(loss), backward(params, cache, dz)
@@ -82,13 +85,15 @@ def predict(params, x):
 def update(params, x_i, y_i, *, lr=1.0, rule="perceptron"):
     """One online step on a single example x_i (D,), y_i in {0, 1}: the rule as Rosenblatt wrote it.
 
-    Returns ``(new_params, error)`` where error is ``y_i - output`` (output is
-    step(z) for the perceptron rule and z for the delta rule). Pure: ``params``
-    is not modified.
+    Returns ``(new_params, error)``. Perceptron rule: error = y_i - step(z), in
+    {-1, 0, 1}. Delta rule: error = s_i - z with the bipolar target
+    s_i = 2 y_i - 1. Pure: ``params`` is not modified.
     """
     _check_rule(rule)
     z = float(x_i @ params["w"] + params["b"][0])
-    output = (1.0 if z >= 0 else 0.0) if rule == "perceptron" else z
-    error = float(y_i) - output
+    if rule == "perceptron":
+        error = float(y_i) - (1.0 if z >= 0 else 0.0)
+    else:
+        error = (2.0 * float(y_i) - 1.0) - z
     dtype = params["w"].dtype.type
     return {"w": params["w"] + dtype(lr * error) * x_i.astype(params["w"].dtype), "b": params["b"] + dtype(lr * error)}, error
