@@ -1,2 +1,157 @@
-"""(being written)"""
-__all__ = []
+"""2-D max and average pooling over NCHW images.
+
+Both ops slide a kh x kw window with stride (sh, sw) over zero-padded planes:
+x (N, C, H, W) -> out (N, C, OH, OW) with OH = (H + 2*ph - kh) // sh + 1 and
+OW = (W + 2*pw - kw) // sw + 1 (PyTorch's floor mode). ``kernel_size``,
+``stride`` and ``padding`` are each an int or an (h, w) pair; ``stride``
+defaults to the kernel size (non-overlapping windows).
+
+Padding follows PyTorch's defaults: max pooling pads with -inf (a padded cell
+never wins) and average pooling pads with zeros that count in the divisor, so
+every window is divided by kh*kw (``count_include_pad=True``). Max pooling
+breaks ties by taking the first maximum in row-major window order, and routes
+each gradient to that one cell. The loops are Numba kernels in
+``kernels.pool``; 2x2 windows with stride 2 and no padding take a faster path.
+"""
+import numpy as np
+
+from kernels import pool as _kernels
+
+from .._validate import require_dtype, require_float, require_ndim, require_shape
+
+__all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def _pair(name, value, *, minimum):
+    """An int or a pair of ints, each >= minimum, as an (h, w) tuple."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} is {value!r}; expected an int or a pair of ints (h, w)")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} is {value!r}; expected every entry to be at least {minimum}")
+    return pair
+
+
+def _geometry(x, kernel_size, stride, padding):
+    """Check x (N, C, H, W) and the window; return (kh, kw, sh, sw, ph, pw, OH, OW)."""
+    require_float("x", x)
+    require_ndim("x", x, 4, "(N, C, H, W)")
+    kh, kw = _pair("kernel_size", kernel_size, minimum=1)
+    sh, sw = (kh, kw) if stride is None else _pair("stride", stride, minimum=1)
+    ph, pw = _pair("padding", padding, minimum=0)
+    # PyTorch's rule; it also guarantees every window covers at least one real cell.
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(
+            f"padding is {(ph, pw)} with kernel_size {(kh, kw)}; "
+            f"expected padding <= kernel_size // 2 = {(kh // 2, kw // 2)}"
+        )
+    N, C, H, W = x.shape
+    OH = (H + 2 * ph - kh) // sh + 1
+    OW = (W + 2 * pw - kw) // sw + 1
+    if OH < 1 or OW < 1:
+        raise ValueError(
+            f"x has shape {x.shape}; a {kh}x{kw} window with padding {(ph, pw)} does not fit "
+            f"in its {H}x{W} planes (expected H + 2*{ph} >= {kh} and W + 2*{pw} >= {kw})"
+        )
+    return kh, kw, sh, sw, ph, pw, OH, OW
+
+
+def _is_2x2_stride_2(kh, kw, sh, sw, ph, pw):
+    return kh == kw == sh == sw == 2 and ph == pw == 0
+
+
+def _check_dout(dout, out_shape, dtype):
+    require_float("dout", dout)
+    require_shape("dout", dout, out_shape, "(N, C, OH, OW)")
+    require_dtype("dout", dout, dtype, "x")
+    return np.ascontiguousarray(dout)
+
+
+def maxpool2d_forward(x, *, kernel_size=2, stride=None, padding=0):
+    """x (N, C, H, W) -> out (N, C, OH, OW), the maximum of each window.
+
+    Padded cells count as -inf. The cache holds, per output cell, the flat
+    index (h*W + w, int32) of the window's first maximum in row-major order,
+    plus x's shape and dtype; x itself is not kept. A NaN in a window makes
+    the output NaN (the first NaN is the argmax).
+    """
+    kh, kw, sh, sw, ph, pw, OH, OW = _geometry(x, kernel_size, stride, padding)
+    N, C, H, W = x.shape
+    if H * W > _INT32_MAX:
+        raise ValueError(f"x has shape {x.shape}; expected H*W < 2**31 so argmax fits in int32")
+    planes = np.ascontiguousarray(x).reshape(N * C, H, W)
+    out = np.empty((N * C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N * C, OH, OW), dtype=np.int32)
+    if _is_2x2_stride_2(kh, kw, sh, sw, ph, pw):
+        _kernels.maxpool2d_forward_2x2(planes, out, argmax)
+    else:
+        _kernels.maxpool2d_forward_general(planes, out, argmax, kh, kw, sh, sw, ph, pw)
+    non_overlapping = sh >= kh and sw >= kw
+    return out.reshape(N, C, OH, OW), (argmax, x.shape, x.dtype, non_overlapping)
+
+
+def maxpool2d_backward(dout, cache):
+    """dout (N, C, OH, OW) -> dx (N, C, H, W).
+
+    Each output gradient goes to its window's argmax; where windows overlap
+    (stride < kernel_size) a cell that wins several windows sums their
+    gradients. Every other cell gets zero.
+    """
+    argmax, x_shape, dtype, non_overlapping = cache
+    N, C, H, W = x_shape
+    dout = _check_dout(dout, (N, C) + argmax.shape[1:], dtype)
+    dx = np.empty((N * C, H, W), dtype=dtype)
+    g = dout.reshape(argmax.shape)
+    if non_overlapping:
+        # Distinct windows have distinct argmaxes, so stores need no accumulation.
+        _kernels.maxpool2d_backward_disjoint(g, argmax, dx)
+    else:
+        _kernels.maxpool2d_backward_general(g, argmax, dx)
+    return dx.reshape(x_shape)
+
+
+def avgpool2d_forward(x, *, kernel_size=2, stride=None, padding=0):
+    """x (N, C, H, W) -> out (N, C, OH, OW), the mean of each window.
+
+    Padded cells are zeros that count in the divisor: every window is divided
+    by kh*kw, as with PyTorch's default ``count_include_pad=True``. The cache
+    holds only x's shape, dtype and the window geometry.
+    """
+    kh, kw, sh, sw, ph, pw, OH, OW = _geometry(x, kernel_size, stride, padding)
+    N, C, H, W = x.shape
+    planes = np.ascontiguousarray(x).reshape(N * C, H, W)
+    out = np.empty((N * C, OH, OW), dtype=x.dtype)
+    geometry = (kh, kw, sh, sw, ph, pw)
+    if _is_2x2_stride_2(*geometry):
+        _kernels.avgpool2d_forward_2x2(planes, out)
+    else:
+        _kernels.avgpool2d_forward_general(planes, out, *geometry)
+    return out.reshape(N, C, OH, OW), (x.shape, x.dtype, geometry, (OH, OW))
+
+
+def avgpool2d_backward(dout, cache):
+    """dout (N, C, OH, OW) -> dx (N, C, H, W).
+
+    Each output gradient, divided by kh*kw, is added to every real cell of
+    its window (the share that fell on padding is dropped); overlapping
+    windows sum their contributions.
+    """
+    x_shape, dtype, geometry, (OH, OW) = cache
+    N, C, H, W = x_shape
+    dout = _check_dout(dout, (N, C, OH, OW), dtype)
+    dx = np.empty((N * C, H, W), dtype=dtype)
+    g = dout.reshape(N * C, OH, OW)
+    if _is_2x2_stride_2(*geometry):
+        _kernels.avgpool2d_backward_2x2(g, dx)
+    else:
+        _kernels.avgpool2d_backward_general(g, dx, *geometry)
+    return dx.reshape(x_shape)
