@@ -4,8 +4,19 @@ Everything in fnn that has a hand-derived gradient is checked against
 :func:`numerical_grad` in float64. For large tensors, :func:`sample_indices`
 and :func:`numerical_grad_at` check a random subset of entries, which costs
 two function evaluations per entry instead of two per parameter.
+
+:func:`compare` puts three derivations of a loss's gradient side by side:
+the hand-derived ``loss_and_grad``, :mod:`fnn.tape` applied to a plain-NumPy
+reference of the same loss, and central differences. ``python -m fnn.check``
+runs it over every op and model (the cases live in :mod:`fnn.check_cases`).
 """
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
+
+from ._validate import describe
+from .tape import value_and_grad
 
 
 def rel_error(a, b, *, floor=1e-8):
@@ -139,3 +150,184 @@ def op_gradient_errors(forward, backward, args, *, argnums=None, rng=None, eps=1
             return np.sum(forward(*trial)[0] * dout)
         errors[i] = rel_error(grads[i], numerical_grad(scalar, args[i], eps=eps))
     return errors
+
+
+# ---------------------------------------------------------------- three-way comparison
+
+DEFAULT_TOLERANCES = {"manual_vs_tape": 1e-9, "manual_vs_numerical": 1e-6, "tape_vs_numerical": 1e-6}
+"""Two derivations of the same float64 gradient agree to round-off; a central
+difference with eps = 1e-6 is only good to about 1e-8 relative, hence 1e-6."""
+
+_COLUMNS = ("manual_vs_tape", "manual_vs_numerical", "tape_vs_numerical")
+LOSS_ROW = "(loss)"
+ERROR_ROW = "(error)"
+
+
+@dataclass(frozen=True)
+class GradientRow:
+    """One parameter's gradient compared three ways (max relative errors, see :func:`rel_errors`).
+
+    ``manual_vs_numerical`` and ``tape_vs_numerical`` are None where they do
+    not apply (the loss row). ``checked`` of ``size`` entries were compared
+    with central differences. A NaN error never passes.
+    """
+
+    case: str
+    parameter: str
+    manual_vs_tape: float
+    manual_vs_numerical: Optional[float]
+    tape_vs_numerical: Optional[float]
+    tolerances: tuple
+    checked: int = 0
+    size: int = 0
+    note: str = ""
+
+    @property
+    def errors(self):
+        return dict(zip(_COLUMNS, (self.manual_vs_tape, self.manual_vs_numerical, self.tape_vs_numerical)))
+
+    def failed_columns(self):
+        """Names of the columns whose error exceeds its tolerance (or is NaN)."""
+        return [c for (c, e), tol in zip(self.errors.items(), self.tolerances) if e is not None and not e <= tol]
+
+    @property
+    def passed(self):
+        return not self.failed_columns() and self.parameter != ERROR_ROW
+
+
+def _fmt_error(e):
+    return "-" if e is None else f"{e:.2e}"
+
+
+class CompareTable:
+    """The rows of one or more :func:`compare` runs; ``print(table)`` shows them aligned with PASS/FAIL."""
+
+    HEADER = ("op/model", "parameter", "entries", "manual~tape", "manual~numerical", "tape~numerical",
+              "tolerance", "result")
+
+    def __init__(self, rows):
+        self.rows = tuple(rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __add__(self, other):
+        return CompareTable(self.rows + tuple(other))
+
+    @property
+    def passed(self):
+        return all(row.passed for row in self.rows)
+
+    def failures(self):
+        return [row for row in self.rows if not row.passed]
+
+    def row(self, parameter, case=None):
+        """The row for ``parameter`` (and ``case``, when the table holds several)."""
+        for row in self.rows:
+            if row.parameter == parameter and (case is None or row.case == case):
+                return row
+        raise KeyError(f"no row for parameter {parameter!r}" + (f" in case {case!r}" if case else ""))
+
+    def worst(self):
+        """Column name -> (largest error, its row), over the rows where the column applies."""
+        worst = {}
+        for row in self.rows:
+            for column, e in row.errors.items():
+                if e is not None and (column not in worst or not e <= worst[column][0]):
+                    worst[column] = (e, row)
+        return worst
+
+    def format(self):
+        lines = [self.HEADER]
+        for r in self.rows:
+            entries = f"{r.checked}/{r.size}" if r.size else "-"
+            tol = "/".join(f"{t:.0e}" for t in r.tolerances)
+            result = "PASS" if r.passed else "FAIL"
+            if r.failed_columns():
+                result += " (" + ", ".join(r.failed_columns()) + ")"
+            if r.note:
+                result += f"  {r.note}"
+            lines.append((r.case, r.parameter, entries, _fmt_error(r.manual_vs_tape),
+                          _fmt_error(r.manual_vs_numerical), _fmt_error(r.tape_vs_numerical), tol, result))
+        widths = [max(len(line[i]) for line in lines) for i in range(len(self.HEADER) - 1)]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[-1]
+                         for line in lines)
+
+    __str__ = format
+
+    def __repr__(self):
+        return f"CompareTable({len(self.rows)} rows, {'passed' if self.passed else 'FAILED'})"
+
+
+def _merged_tolerances(tolerances):
+    merged = dict(DEFAULT_TOLERANCES)
+    if tolerances:
+        unknown = set(tolerances) - set(DEFAULT_TOLERANCES)
+        if unknown:
+            raise ValueError(f"tolerances has keys {sorted(unknown)}; expected some of {sorted(DEFAULT_TOLERANCES)}")
+        merged.update(tolerances)
+    return tuple(merged[c] for c in _COLUMNS)
+
+
+def compare(loss_and_grad, reference_loss, params, *, max_entries=None, rng=None, tolerances=None, name=""):
+    """Hand-derived gradients against the tape and central differences: a :class:`CompareTable`.
+
+    ``loss_and_grad(params) -> (loss, grads)`` is the manual path;
+    ``reference_loss(params) -> loss`` the same loss in plain NumPy, which
+    ``fnn.tape.value_and_grad`` differentiates and whose central differences
+    are the third opinion. ``params`` is a dict of float arrays; everything
+    runs on float64 copies. ``max_entries`` limits the central differences to
+    that many random entries per parameter (drawn with ``rng``); the numerical
+    columns then compare those entries only. ``tolerances`` overrides some of
+    :data:`DEFAULT_TOLERANCES`. The first row compares the two losses (with
+    the manual-vs-tape tolerance); then one row per parameter.
+    """
+    if not isinstance(params, dict) or not params:
+        raise ValueError(f"params has {describe(params)}; expected a non-empty dict of float arrays")
+    tols = _merged_tolerances(tolerances)
+    rng = np.random.default_rng(0) if rng is None else rng
+    p64 = _leaves(params)
+    manual_loss, manual = loss_and_grad(_leaves(p64))
+    tape_loss, tape = value_and_grad(reference_loss)(_leaves(p64))
+    if not isinstance(manual, dict) or set(manual) != set(p64):
+        got = sorted(manual) if isinstance(manual, dict) else describe(manual)
+        raise ValueError(f"loss_and_grad returned gradients for {got}; expected the keys of params {sorted(p64)}")
+    manual = {k: np.asarray(manual[k], dtype=np.float64) for k in p64}
+    for k, g in manual.items():
+        if g.shape != p64[k].shape:
+            raise ValueError(f"loss_and_grad's gradient {k!r} has shape {g.shape}; expected {p64[k].shape}")
+    picked, numeric = {}, {}
+    for k, arr in p64.items():
+        picked[k] = np.arange(arr.size) if max_entries is None else sample_indices(arr.shape, max_entries, rng)
+        numeric[k] = numerical_grad_at(reference_loss, p64, picked[k], key=k)
+    sampled_manual = {k: manual[k].reshape(-1)[i] for k, i in picked.items()}
+    sampled_tape = {k: np.asarray(tape[k], dtype=np.float64).reshape(-1)[i] for k, i in picked.items()}
+    e_mt = rel_errors(manual, tape)
+    e_mn = rel_errors(sampled_manual, numeric)
+    e_tn = rel_errors(sampled_tape, numeric)
+    loss_error = rel_error(float(manual_loss), float(tape_loss))
+    note = "" if loss_error <= tols[0] else f"manual loss {float(manual_loss):.9g}, reference {float(tape_loss):.9g}"
+    rows = [GradientRow(name, LOSS_ROW, loss_error, None, None, tols, note=note)]
+    rows += [GradientRow(name, k, e_mt[k], e_mn[k], e_tn[k], tols, len(picked[k]), p64[k].size) for k in p64]
+    return CompareTable(rows)
+
+
+def error_row(name, exc):
+    """A failing row recording that case ``name`` raised ``exc`` instead of producing gradients."""
+    nan = float("nan")
+    return GradientRow(name, ERROR_ROW, nan, nan, nan, _merged_tolerances(None),
+                       note=f"{type(exc).__name__}: {exc}")
+
+
+def main(argv=None):
+    """``python -m fnn.check``: compare every op and model three ways; exit status 1 if any row fails."""
+    from .check_cases import run
+
+    return run(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
