@@ -5,6 +5,6 @@ cache)``, ``backward(params, cache, dout) -> grads`` (same keys, shapes and
 dtypes as params; a fresh dict every call) and ``loss_and_grad(params, x, y)
 -> (loss, grads)``.
 """
-from . import linear_regression, logistic_regression, mlp, perceptron  # noqa: F401
+from . import cnn, linear_regression, logistic_regression, mlp, perceptron  # noqa: F401
 
-__all__ = ["linear_regression", "logistic_regression", "mlp", "perceptron"]
+__all__ = ["cnn", "linear_regression", "logistic_regression", "mlp", "perceptron"]
