@@ -1,0 +1,306 @@
+"""Numba convolution kernels against plain loops over every output pixel.
+
+The kernels are called directly with operands laid out as their docstrings
+specify (padded planes, spread gradients, flipped kernels, stacked rows), so
+these tests pin down both the arithmetic and the layout contracts.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kernels import conv as kc
+
+# --------------------------------------------------------------------------
+# Plain references: one output (or input, or weight) element at a time
+# --------------------------------------------------------------------------
+
+
+def out_size(H, W, KH, KW, stride, padding, dilation):
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    return (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1, (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
+
+
+def naive_forward(x, w, b, stride, padding, dilation):
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    OH, OW = out_size(H, W, KH, KW, stride, padding, dilation)
+    out = np.zeros((N, F, OH, OW))
+    for n in range(N):
+        for f in range(F):
+            for oh in range(OH):
+                for ow in range(OW):
+                    total = float(b[f])
+                    for c in range(C):
+                        for kh in range(KH):
+                            for kw in range(KW):
+                                i = oh * sh + kh * dh - ph
+                                j = ow * sw + kw * dw - pw
+                                if 0 <= i < H and 0 <= j < W:
+                                    total += float(w[f, c, kh, kw]) * float(x[n, c, i, j])
+                    out[n, f, oh, ow] = total
+    return out
+
+
+def naive_input_grad(dout, w, x_shape, stride, padding, dilation):
+    N, C, H, W = x_shape
+    F, _, KH, KW = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    _, _, OH, OW = dout.shape
+    dx = np.zeros(x_shape)
+    for n in range(N):
+        for f in range(F):
+            for oh in range(OH):
+                for ow in range(OW):
+                    for c in range(C):
+                        for kh in range(KH):
+                            for kw in range(KW):
+                                i = oh * sh + kh * dh - ph
+                                j = ow * sw + kw * dw - pw
+                                if 0 <= i < H and 0 <= j < W:
+                                    dx[n, c, i, j] += float(dout[n, f, oh, ow]) * float(w[f, c, kh, kw])
+    return dx
+
+
+def naive_weight_grad(dout, x, w_shape, stride, padding, dilation):
+    N, C, H, W = x.shape
+    F, _, KH, KW = w_shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    _, _, OH, OW = dout.shape
+    dw_ = np.zeros(w_shape)
+    for n in range(N):
+        for f in range(F):
+            for oh in range(OH):
+                for ow in range(OW):
+                    for c in range(C):
+                        for kh in range(KH):
+                            for kw in range(KW):
+                                i = oh * sh + kh * dh - ph
+                                j = ow * sw + kw * dw - pw
+                                if 0 <= i < H and 0 <= j < W:
+                                    dw_[f, c, kh, kw] += float(dout[n, f, oh, ow]) * float(x[n, c, i, j])
+    return dw_
+
+
+# --------------------------------------------------------------------------
+# Calling the kernels as their docstrings specify
+# --------------------------------------------------------------------------
+
+
+def round4(n):
+    return -(-n // 4) * 4
+
+
+def zero_extend(a, rows):
+    out = np.zeros((rows,) + a.shape[1:], a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+def kernel_forward(x, w, b, stride, padding, dilation, chunks, group=1):
+    """The forward pass: each sample in a zero-padded slot, G slots stacked per plane."""
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    OH, OW = out_size(H, W, KH, KW, stride, padding, dilation)
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    out = np.empty((N, F, OH, OW), x.dtype)
+    xpad = np.zeros((chunks, C, (group * Hp + 1) * Wp), x.dtype)
+    acc = np.full((chunks, 4, ((group - 1) * Hp + (OH - 1) * sh + 1) * Wp), np.nan, x.dtype)  # NaN: must be overwritten
+    F4 = round4(F)
+    kc.conv2d_forward_flat(x, zero_extend(w, F4), zero_extend(b, F4), out, xpad, acc,
+                           Wp, Hp, ph, pw, 1, 1, dh, dw, sh, sw)
+    return out
+
+
+def kernel_input_grad(dout, w, x_shape, stride, padding, dilation, chunks, group=1):
+    """dx as the stride-1 correlation of spread, padded dout with the flipped, transposed kernel."""
+    N, C, H, W = x_shape
+    F, _, KH, KW = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    Hq, Wq = H + dh * (KH - 1), W + dw * (KW - 1)
+    C4 = round4(C)
+    w_flipped = zero_extend(np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), C4)
+    dx = np.empty(x_shape, dout.dtype)
+    dpad = np.zeros((chunks, F, (group * Hq + 1) * Wq), dout.dtype)
+    acc = np.full((chunks, 4, ((group - 1) * Hq + H) * Wq), np.nan, dout.dtype)
+    kc.conv2d_forward_flat(dout, w_flipped, np.zeros(C4, dout.dtype), dx, dpad, acc,
+                           Wq, Hq, dh * (KH - 1) - ph, dw * (KW - 1) - pw, sh, sw, dh, dw, 1, 1)
+    return dx
+
+
+def kernel_weight_grad(dout, x, w_shape, stride, padding, dilation, chunks):
+    """(dw, db) from the per-chunk partial sums, added in chunk order."""
+    N, C, H, W = x.shape
+    F, _, KH, KW = w_shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    _, _, OH, OW = dout.shape
+    F4 = round4(F)
+    # Widths beyond the minimum check that the kernel reads Cs and L, not KH*C and the run.
+    Cs = KH * C + 3
+    S, run = (1, KW * Cs) if dw == 1 else (KW, Cs)
+    L = run + 5
+    partial = np.full((chunks, S, F4, L), np.nan, x.dtype)
+    db_partial = np.full((chunks, F, OW), np.nan, x.dtype)
+    xs = np.zeros((chunks, OH, (W + 2 * pw) * Cs + L - run), x.dtype)
+    dT = np.zeros((chunks, OH, OW * F4), x.dtype)
+    kc.conv2d_weight_grad(x, dout, partial, db_partial, xs, dT, Cs, KH, sh, sw, ph, pw, dh, dw)
+    total = partial[0].copy()
+    for t in range(1, chunks):
+        total += partial[t]
+    rows = total[0, :, :run].reshape(F4, KW, Cs) if dw == 1 else total[:, :, :Cs].transpose(1, 0, 2)
+    grad_w = rows[:F, :, : KH * C].reshape(F, KW, KH, C).transpose(0, 3, 2, 1)
+    return grad_w, db_partial.sum(axis=(0, 2))
+
+
+# --------------------------------------------------------------------------
+# Hypothesis cases: shapes, strides, paddings and dilations per axis
+# --------------------------------------------------------------------------
+
+
+@st.composite
+def conv_cases(draw, max_n=2):
+    N = draw(st.integers(1, max_n))
+    C = draw(st.integers(1, 3))
+    F = draw(st.integers(1, 6))
+    KH, KW = draw(st.sampled_from([(1, 1), (3, 3), (5, 5), (2, 3), (3, 1), (4, 5)]))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    # Smallest input with a positive output size, plus a little room.
+    H = max(1, dilation[0] * (KH - 1) + 1 - 2 * padding[0]) + draw(st.integers(0, 5))
+    W = max(1, dilation[1] * (KW - 1) + 1 - 2 * padding[1]) + draw(st.integers(0, 5))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return (N, C, H, W, F, KH, KW), stride, padding, dilation, seed
+
+
+def make_operands(shape, stride, padding, dilation, seed, dtype=np.float64):
+    N, C, H, W, F, KH, KW = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, KH, KW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    OH, OW = out_size(H, W, KH, KW, stride, padding, dilation)
+    dout = rng.standard_normal((N, F, OH, OW)).astype(dtype)
+    return x, w, b, dout
+
+
+def rel(a, b):
+    scale = max(np.max(np.abs(b)), 1e-300)
+    return np.max(np.abs(np.asarray(a, np.float64) - b)) / scale
+
+
+@given(case=conv_cases(max_n=3), chunks=st.integers(1, 3), group=st.integers(1, 3))
+def test_forward_matches_naive_loop(case, chunks, group):
+    shape, stride, padding, dilation, seed = case
+    x, w, b, _ = make_operands(shape, stride, padding, dilation, seed)
+    out = kernel_forward(x, w, b, stride, padding, dilation, chunks, group)
+    assert rel(out, naive_forward(x, w, b, stride, padding, dilation)) < 1e-10
+
+
+@given(case=conv_cases(max_n=3), chunks=st.integers(1, 3), group=st.integers(1, 3))
+def test_input_grad_matches_naive_loop(case, chunks, group):
+    shape, stride, padding, dilation, seed = case
+    x, w, _, dout = make_operands(shape, stride, padding, dilation, seed)
+    dx = kernel_input_grad(dout, w, x.shape, stride, padding, dilation, chunks, group)
+    assert rel(dx, naive_input_grad(dout, w, x.shape, stride, padding, dilation)) < 1e-10
+
+
+@given(case=conv_cases(max_n=3), chunks=st.integers(1, 3))
+def test_weight_grad_matches_naive_loop(case, chunks):
+    shape, stride, padding, dilation, seed = case
+    x, w, _, dout = make_operands(shape, stride, padding, dilation, seed)
+    chunks = min(chunks, x.shape[0])
+    grad_w, grad_b = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, chunks)
+    assert rel(grad_w, naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < 1e-10
+    np.testing.assert_allclose(grad_b, dout.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+
+
+@given(case=conv_cases())
+def test_float32_in_float32_out_and_accurate(case):
+    shape, stride, padding, dilation, seed = case
+    x, w, b, dout = make_operands(shape, stride, padding, dilation, seed, np.float32)
+    out = kernel_forward(x, w, b, stride, padding, dilation, 2)
+    dx = kernel_input_grad(dout, w, x.shape, stride, padding, dilation, 2)
+    grad_w, grad_b = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 1)
+    assert [a.dtype for a in (out, dx, grad_w, grad_b)] == [np.float32] * 4
+    assert rel(out, naive_forward(x, w, b, stride, padding, dilation)) < 1e-5
+    assert rel(dx, naive_input_grad(dout, w, x.shape, stride, padding, dilation)) < 1e-5
+    assert rel(grad_w, naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < 1e-5
+
+
+# A layer big enough that each chunk runs many vectorised iterations.
+PARALLEL_CASE = ((6, 5, 13, 11, 7, 3, 3), (1, 1), (1, 1), (1, 1), 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_and_stacked_forward_and_input_grad_equal_serial_bitwise(dtype):
+    shape, stride, padding, dilation, seed = PARALLEL_CASE
+    x, w, b, dout = make_operands(shape, stride, padding, dilation, seed, dtype)
+    serial = kernel_forward(x, w, b, stride, padding, dilation, 1)
+    for chunks, group in [(4, 1), (2, 2), (3, 2)]:
+        np.testing.assert_array_equal(kernel_forward(x, w, b, stride, padding, dilation, chunks, group), serial)
+    serial_dx = kernel_input_grad(dout, w, x.shape, stride, padding, dilation, 1)
+    for chunks, group in [(4, 1), (2, 2), (3, 2)]:
+        np.testing.assert_array_equal(kernel_input_grad(dout, w, x.shape, stride, padding, dilation, chunks, group),
+                                      serial_dx)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_weight_grad_is_deterministic_and_equals_serial_to_rounding(dtype):
+    shape, stride, padding, dilation, seed = PARALLEL_CASE
+    x, w, _, dout = make_operands(shape, stride, padding, dilation, seed, dtype)
+    first = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 4)
+    second = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 4)
+    serial = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 1)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(first, serial):
+        assert rel(a, b) < tol
+
+
+# --------------------------------------------------------------------------
+# The same kernels as plain Python (NUMBA_DISABLE_JIT=1), in a subprocess
+# because Numba reads the flag at import
+# --------------------------------------------------------------------------
+
+_NO_JIT_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import numba
+assert numba.config.DISABLE_JIT
+import numpy as np
+import test_kernels_conv as t
+cases = [
+    ((1, 2, 5, 6, 3, 3, 3), (1, 1), (1, 1), (1, 1)),
+    ((2, 1, 6, 5, 5, 2, 3), (2, 1), (0, 2), (1, 2)),
+    ((1, 2, 7, 7, 2, 5, 5), (1, 1), (2, 2), (1, 1)),
+]
+for shape, stride, padding, dilation in cases:
+    x, w, b, dout = t.make_operands(shape, stride, padding, dilation, 0)
+    assert t.rel(t.kernel_forward(x, w, b, stride, padding, dilation, 1, 2),
+                 t.naive_forward(x, w, b, stride, padding, dilation)) < 1e-10
+    assert t.rel(t.kernel_input_grad(dout, w, x.shape, stride, padding, dilation, 2, 1),
+                 t.naive_input_grad(dout, w, x.shape, stride, padding, dilation)) < 1e-10
+    grad_w, grad_b = t.kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 1)
+    assert t.rel(grad_w, t.naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < 1e-10
+print("ok")
+"""
+
+
+def test_kernels_run_as_plain_python_with_jit_disabled():
+    tests_dir = str(Path(__file__).parent)
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_JIT_SCRIPT.format(tests=tests_dir)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
