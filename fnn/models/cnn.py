@@ -5,6 +5,11 @@
     -> conv2 16@5x5       -> ReLU -> maxpool 2   (N, 16, 5, 5)
     -> flatten (N, 400) -> dense 120 -> ReLU -> dense 84 -> ReLU -> dense 10 (logits)
 
+The code applies each max-pool before its ReLU. The two commute exactly:
+ReLU is monotone, so max(relu(window)) = relu(max(window)), and the gradient
+reaches the same input (the window's argmax when its maximum is positive,
+nothing otherwise). Pooling first runs the ReLU on a quarter of the values.
+
 Parameters live in a flat dict (``conv1.w`` (6, 1, 5, 5), ``conv1.b`` (6,),
 ..., ``dense3.b`` (10,)); the layer sizes live in a frozen :class:`Config`,
 passed as ``config=`` (default :data:`LENET5`).
@@ -86,10 +91,11 @@ def forward(params, x, *, config=LENET5):
     caches = []
     h = x
     for i, pad in enumerate(config.conv_padding, start=1):
-        h, conv_cache = conv2d_forward(h, params[f"conv{i}.w"], params[f"conv{i}.b"], padding=pad)
-        h, relu_cache = relu_forward(h)
+        # The image is data: its gradient would cost a full correlation for nothing.
+        h, conv_cache = conv2d_forward(h, params[f"conv{i}.w"], params[f"conv{i}.b"], padding=pad, input_grad=i > 1)
         h, pool_cache = maxpool2d_forward(h, kernel_size=config.pool_size)
-        caches.append((conv_cache, relu_cache, pool_cache))
+        h, relu_cache = relu_forward(h)
+        caches.append((conv_cache, pool_cache, relu_cache))
     h, flat_cache = flatten_forward(h)
     n_dense = len(config.hidden) + 1
     for i in range(1, n_dense + 1):
@@ -114,9 +120,9 @@ def backward(params, cache, dout):
         d, grads[f"dense{i}.w"], grads[f"dense{i}.b"] = dense_backward(d, dense_cache)
     d = flatten_backward(d, flat_cache)
     for i in range(n_conv, 0, -1):
-        conv_cache, relu_cache, pool_cache = caches[i - 1]
-        d = maxpool2d_backward(d, pool_cache)
+        conv_cache, pool_cache, relu_cache = caches[i - 1]
         d = relu_backward(d, relu_cache)
+        d = maxpool2d_backward(d, pool_cache)
         d, grads[f"conv{i}.w"], grads[f"conv{i}.b"] = conv2d_backward(d, conv_cache)
     return {k: grads[k] for k in params}
 
