@@ -4,10 +4,22 @@
 * :mod:`fnn.data.datasets` - find, download and load MNIST / Fashion-MNIST.
 * :mod:`fnn.data.batching` - minibatches, splits, standardisation, one-hot.
 * :mod:`fnn.data.synthetic` - generated datasets for offline demos, CSV I/O.
+* :mod:`fnn.data.images` - grayscale image files, MNIST-style digit preprocessing, shifts, test pictures.
 """
 from .batching import minibatches, one_hot, standardize, standardize_fit, train_val_split
 from .datasets import DATASET_KINDS, MNIST_FILES, default_data_root, fetch_url, find_dataset, load_mnist
 from .idx import read_idx, read_idx_header
+from .images import (
+    is_dark_on_light,
+    make_bricks,
+    make_shapes,
+    random_shifts,
+    read_image,
+    resize_image,
+    shift_images,
+    to_mnist_input,
+    write_image,
+)
 from .synthetic import (
     GATES,
     HOUSE_FEATURES,
@@ -25,4 +37,6 @@ __all__ = [
     "minibatches", "train_val_split", "standardize_fit", "standardize", "one_hot",
     "make_spiral", "make_gates", "make_houses", "write_csv", "read_csv",
     "GATES", "HOUSE_FEATURES", "HOUSE_TRUE_COEFFICIENTS",
+    "read_image", "write_image", "to_mnist_input", "is_dark_on_light", "resize_image",
+    "shift_images", "random_shifts", "make_bricks", "make_shapes",
 ]
