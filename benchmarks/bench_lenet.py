@@ -1,0 +1,98 @@
+"""LeNet-5 training step (batch 64): fnn vs PyTorch CPU eager.
+
+One step = forward, softmax cross-entropy, backward, SGD update, on MNIST-shaped
+float32 input. Run:
+
+    python benchmarks/bench_lenet.py [--rounds 200] [--batch 64]
+"""
+import _harness  # noqa: F401  (must come before numpy: fixes BLAS threads)
+
+import argparse  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from fnn import optim  # noqa: E402
+from fnn.models import cnn  # noqa: E402
+
+LR = 0.01
+
+
+def fnn_step_fn(params, x, y):
+    state = {"params": params, "opt": optim.sgd_init(params)}
+
+    def step():
+        _, grads = cnn.loss_and_grad(state["params"], x, y)
+        state["params"], state["opt"] = optim.sgd_update(state["params"], grads, state["opt"], lr=LR)
+
+    return step
+
+
+def torch_lenet(torch, params):
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for i, m in enumerate(convs, start=1):
+            m.weight.copy_(torch.from_numpy(params[f"conv{i}.w"]))
+            m.bias.copy_(torch.from_numpy(params[f"conv{i}.b"]))
+        for i, m in enumerate(linears, start=1):
+            m.weight.copy_(torch.from_numpy(params[f"dense{i}.w"].T.copy()))
+            m.bias.copy_(torch.from_numpy(params[f"dense{i}.b"]))
+    return model
+
+
+def torch_step_fn(torch, params, x, y):
+    model = torch_lenet(torch, params)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(tx), ty)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def check_same_loss(torch, params, x, y):
+    """Sanity check before timing: both frameworks compute the same loss on the same weights."""
+    ours, _ = cnn.loss_and_grad(params, x, y)
+    model = torch_lenet(torch, params)
+    theirs = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64)))
+    if abs(float(ours) - float(theirs)) > 1e-4 * max(1.0, abs(float(theirs))):
+        raise SystemExit(f"loss mismatch before timing: fnn {float(ours)} vs torch {float(theirs)}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    _harness.print_machine_facts()
+    rng = np.random.default_rng(0)
+    params = cnn.init(rng)
+    x = rng.random((args.batch, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, args.batch)
+    candidates = {"fnn": fnn_step_fn(params, x, y)}
+    torch = _harness.try_import_torch()
+    if torch is not None:
+        check_same_loss(torch, params, x, y)
+        candidates["torch"] = torch_step_fn(torch, params, x, y)
+    times = _harness.interleaved(candidates, rounds=args.rounds, warmup=10)
+    title = f"LeNet-5 training step, batch {args.batch}, float32"
+    if "torch" in times:
+        ratios = _harness.report(title, {"torch": times["torch"], "fnn": times["fnn"]}, reference="torch", target=0.6)
+        print(f"\nfnn/torch = {ratios['fnn']:.2f} (target <= 0.6)")
+    else:
+        _harness.report(title, times)
+
+
+if __name__ == "__main__":
+    main()
