@@ -13,11 +13,13 @@ reference. The machine is shared and small: compare ratios, not absolutes.
 """
 import os
 
+from fnn import runtime  # noqa: E402  (imports neither numpy nor the rest of fnn)
+
 DEFAULT_BLAS_THREADS = "1"
 BLAS_THREADS = os.environ.setdefault("FNN_BENCH_BLAS_THREADS", DEFAULT_BLAS_THREADS)
 # Only OpenBLAS (NumPy's BLAS) is pinned: OMP_NUM_THREADS would also throttle
 # PyTorch, the reference, which runs with its own defaults (one thread per core).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", BLAS_THREADS)
+RUNTIME = runtime.configure(blas_threads=int(BLAS_THREADS))
 
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -59,6 +61,7 @@ def machine_facts():
         "numba threads": numba.config.NUMBA_NUM_THREADS,
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
         "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "(unset)"),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
     }
     torch = try_import_torch()
     if torch is not None:

@@ -6,9 +6,10 @@ import of every example; the examples run as scripts, so ``examples/`` is on
 """
 import os
 
-# OpenBLAS threads spin after each call and slow a following Numba parallel kernel: fix them before numpy loads.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from fnn import runtime
+
+# BLAS threads must be fixed before numpy loads (see fnn/runtime.py).
+RUNTIME = runtime.configure()
 
 import argparse  # noqa: E402
 

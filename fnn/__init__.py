@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "check", "checkpoint", "data", "init", "metrics", "models", "ops",
-    "optim", "reference", "tape", "train",
+    "optim", "reference", "runtime", "tape", "train",
 )
 
 __all__ = list(_SUBMODULES) + ["__version__"]
