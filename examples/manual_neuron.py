@@ -7,8 +7,9 @@
 The neuron computes a score z = w1 x1 + w2 x2 + b. The perceptron rule
 (Rosenblatt, 1958) outputs step(z) and nudges the weights by
 lr * (target - output) * x after each mistake; the delta rule (Widrow and
-Hoff, 1960) nudges them by lr * (target - z) * x after every example, which
-is gradient descent on the squared error of the score.
+Hoff, 1960) nudges them by lr * (s - z) * x after every example, with the
+bipolar target s = 2*target - 1 in {-1, +1}: gradient descent on the squared
+error of the score, whose fit puts the decision boundary at z = 0.
 """
 import _common  # first: fixes BLAS threads before numpy loads
 
