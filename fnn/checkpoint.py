@@ -17,10 +17,10 @@ A crash or error mid-write leaves any previous checkpoint untouched.
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
+from ._atomic import write_atomically
 from ._validate import describe
 
 __all__ = ["save", "load"]
@@ -101,20 +101,6 @@ def _write_npz(file, arrays):
     np.savez(file, **arrays)
 
 
-def _fsync_dir(folder):
-    # Makes the rename itself durable; not every platform can open a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save(path, params, opt_state=None, *, metadata=None):
     """Write ``params`` (flat dict of arrays), ``opt_state`` and JSON ``metadata`` to ``path`` atomically.
 
@@ -141,21 +127,7 @@ def save(path, params, opt_state=None, *, metadata=None):
     for name, a in arrays.items():
         _require_storable(name, a)  # np.savez would pickle anything that slipped through
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(folder)
+    write_atomically(path, lambda f: _write_npz(f, arrays))
 
 
 def _check_like(path, params, like):

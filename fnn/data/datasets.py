@@ -16,10 +16,10 @@ a half-written file that a later run would trust.
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
+from .._atomic import write_atomically
 from .idx import read_idx, read_idx_header
 
 __all__ = ["load_mnist", "find_dataset", "default_data_root", "fetch_url", "DATASET_KINDS", "MNIST_FILES"]
@@ -117,23 +117,6 @@ def fetch_url(url, *, timeout=DOWNLOAD_TIMEOUT_SECONDS):
         return response.read()
 
 
-def _write_atomically(path, data):
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _download(kind, name, folder):
     url = MIRRORS[kind] + name
     dest = os.path.join(folder, name)
@@ -151,7 +134,7 @@ def _download(kind, name, folder):
             f"download of {url} ({len(data)} bytes) has sha256 {actual}; expected {expected}. "
             f"The transfer was corrupted or the mirror changed; nothing was written to {dest}"
         )
-    _write_atomically(dest, data)
+    write_atomically(dest, lambda f: f.write(data))
 
 
 def _check_pair(images_path, labels_path):
