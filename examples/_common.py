@@ -14,6 +14,18 @@ RUNTIME = runtime.configure()
 import argparse  # noqa: E402
 
 
+def add_dataset_arguments(parser):
+    """--kind, --data and --download, the flags every MNIST example shares."""
+    from fnn.data import DATASET_KINDS
+
+    parser.add_argument("--kind", choices=DATASET_KINDS, default="mnist", help="dataset (default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="folder holding <kind>/ with the four IDX .gz files (default: $FNN_DATA, "
+                             "else ~/.cache/fnn)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch missing dataset files from the public mirror into the data folder")
+
+
 def default_out(example):
     """The default output folder of an example: ``runs/<example>`` under the current folder (git-ignored)."""
     return os.path.join("runs", example)

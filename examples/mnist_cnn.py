@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 from fnn import checkpoint, metrics, optim
-from fnn.data import DATASET_KINDS, load_mnist, random_shifts, shift_images, train_val_split
+from fnn.data import load_mnist, random_shifts, shift_images, train_val_split
 from fnn.models import cnn, mlp
 from fnn.ops import softmax_cross_entropy_forward
 from fnn.train import fit
@@ -54,16 +54,11 @@ MAX_GRID = 40
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        description="Train a LeNet-5 CNN on MNIST or Fashion-MNIST with fnn (Adam, cosine learning-rate decay, 10%% "
+        description="Train a LeNet-5 CNN on MNIST or Fashion-MNIST with fnn (Adam, cosine learning-rate decay, 10% "
                     "validation split, early stopping), report test accuracy, save a checkpoint, the loss curve and "
                     "the misclassified digits, then compare how the CNN and an MLP cope with shifted test digits.",
     )
-    parser.add_argument("--kind", choices=DATASET_KINDS, default="mnist", help="dataset (default: %(default)s)")
-    parser.add_argument("--data", default=None,
-                        help="folder holding <kind>/ with the four IDX .gz files (default: $FNN_DATA, "
-                             "else ~/.cache/fnn)")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch missing dataset files from the public mirror into the data folder")
+    _common.add_dataset_arguments(parser)
     parser.add_argument("--epochs", type=_common.positive_int, default=12, help="maximum epochs (default: %(default)s)")
     parser.add_argument("--batch-size", type=_common.positive_int, default=128, help="default: %(default)s")
     parser.add_argument("--lr", type=_common.positive_float, default=2e-3,

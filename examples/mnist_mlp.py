@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from fnn import checkpoint, metrics, optim
-from fnn.data import DATASET_KINDS, load_mnist, train_val_split
+from fnn.data import load_mnist, train_val_split
 from fnn.models import mlp
 from fnn.ops import softmax_cross_entropy_forward
 from fnn.train import fit
@@ -37,16 +37,11 @@ MIN_LIMIT = 20
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        description="Train a 784-128-64-10 ReLU MLP on MNIST or Fashion-MNIST with fnn: 10%% validation split, "
+        description="Train a 784-128-64-10 ReLU MLP on MNIST or Fashion-MNIST with fnn: 10% validation split, "
                     "early stopping, then test accuracy, confusion matrix, per-class precision/recall, a checkpoint "
                     "and a plot of the training curves.",
     )
-    parser.add_argument("--kind", choices=DATASET_KINDS, default="mnist", help="dataset (default: %(default)s)")
-    parser.add_argument("--data", default=None,
-                        help="folder holding <kind>/ with the four IDX .gz files (default: $FNN_DATA, "
-                             "else ~/.cache/fnn)")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch missing dataset files from the public mirror into the data folder")
+    _common.add_dataset_arguments(parser)
     parser.add_argument("--epochs", type=_common.positive_int, default=30, help="maximum epochs (default: %(default)s)")
     parser.add_argument("--batch-size", type=_common.positive_int, default=128, help="default: %(default)s")
     parser.add_argument("--lr", type=_common.positive_float, default=None,
