@@ -130,3 +130,39 @@ def report(title, times, *, reference=None, target=None):
 
 def python_tag():
     return f"{sys.implementation.name}-{platform.python_version()}"
+
+
+def interleaved_settled(candidates, *, rounds=40, warmup=3, block=5, settle_seconds=0.01):
+    """Time each callable in ``candidates`` (name -> fn) in alternating blocks; return name -> array of seconds.
+
+    For candidates that run their own OpenMP thread pools (fnn's Numba
+    kernels on the "omp" layer and PyTorch each load a separate libgomp).
+    After a parallel region an idle OpenMP worker spins, by default for
+    milliseconds, before it sleeps; calls interleaved one by one then
+    measure one pool's spinning workers stealing the cores the other needs.
+    Setting ``OMP_WAIT_POLICY=PASSIVE`` avoids that but changes what is
+    measured (PyTorch's step gets much slower, every region paying a
+    wake-up). Here each candidate instead runs ``block`` consecutive calls,
+    after a pause of ``settle_seconds`` (outside the timing) in which the
+    other's workers go to sleep (measured here: a worker spins 3-5 ms of CPU
+    after a LeNet step; much longer pauses let the VM idle down and slow
+    both); the first call of each block, which wakes the pool, is not
+    recorded. Each library thus runs at its own defaults, as it would alone,
+    and blocks still alternate, so a noisy neighbour slows every candidate
+    alike. ``rounds`` blocks per candidate,
+    ``block - 1`` times recorded from each.
+    """
+    names = list(candidates)
+    for _ in range(warmup):
+        for name in names:
+            candidates[name]()
+    times = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            time.sleep(settle_seconds)
+            candidates[name]()
+            for _ in range(block - 1):
+                t0 = time.perf_counter()
+                candidates[name]()
+                times[name].append(time.perf_counter() - t0)
+    return {name: np.asarray(ts) for name, ts in times.items()}

@@ -7,31 +7,41 @@
 float32, the dtype a CPU training run uses. Each round times one full step per
 candidate: forward, then backward for dx, dw and db with a fixed upstream
 gradient. PyTorch runs ``conv2d`` with x, w and b requiring grad and
-``out.backward(dout)``. Per-phase medians for fnn (forward, dx, dw+db) follow
-so bottlenecks are visible (db is summed inside the dw kernel).
+``out.backward(dout)``. Per-phase medians for fnn (forward, backward, and the
+backward without dx, as for a network's first layer) follow so bottlenecks
+are visible.
 
 Both libraries run their parallel loops on OpenMP thread pools (Numba's
-"omp" threading layer, PyTorch's intra-op pool). By default an OpenMP worker
-spins for a while after each parallel region; interleaving the candidates then
-means one library's spinning workers steal the cores the other needs, and on
-a shared machine the spinning also competes with other users. The ratio then
-measures that interference rather than the kernels, so this script defaults
-``OMP_WAIT_POLICY=PASSIVE`` (workers sleep when idle) for both, before either
-library loads; set the variable yourself to override it. The setting is
-printed with the machine facts.
+"omp" threading layer, PyTorch's intra-op pool), two separate libgomp copies.
+An idle OpenMP worker spins for a while before it sleeps, so timing the two
+call by call measures one pool's spinning workers stealing the other's cores
+(fnn and torch each slowed several-fold). ``OMP_WAIT_POLICY=PASSIVE``, the
+earlier fix, slows torch's own step materially (measured here: conv2 fwd+bwd
+1.77 -> 2.1-3.4 ms, LeNet step 7.0 -> 8.4-11.5 ms), so it is no longer set:
+both run at their defaults and are timed with ``_harness.interleaved_settled``
+(alternating blocks of calls with a pause between libraries). The settings
+are printed with the machine facts.
+
+``--contract-off`` compiles fnn's kernels without FMA contraction
+(``FNN_FMA=0``, in a private Numba cache directory) to measure what
+``fastmath={"contract"}`` buys.
 """
 import _harness  # noqa: F401  (first: fixes BLAS threads before numpy loads)
 
 import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "--contract-off" in sys.argv:
+    # Read when kernels.conv is imported; the on-disk cache does not key on it, hence a fresh cache.
+    os.environ["FNN_FMA"] = "0"
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="fnn-no-fma-")
 
 import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from fnn.ops import conv as conv_op  # noqa: E402
 from fnn.ops.conv import conv2d_backward, conv2d_forward  # noqa: E402
 
 # (label, N, C, H, W, F, K, padding, target ratio fnn / torch)
@@ -72,29 +82,29 @@ def torch_step_fn(torch, x, w, b, dout, padding):
 
 
 def phase_times(x, w, b, dout, padding, rounds):
-    """Medians of fnn's forward, dx and dw+db phases, timed interleaved."""
+    """Medians of fnn's forward, backward (dx, dw, db) and backward without dx, timed interleaved."""
     _, cache = conv2d_forward(x, w, b, padding=padding)
-    xx, ww, geometry, parallel = cache
-    N = x.shape[0]
-    dw_chunks = max(1, min(N, conv_op.WEIGHT_GRAD_CHUNKS))
+    _, cache_data = conv2d_forward(x, w, b, padding=padding, input_grad=False)
     candidates = {
         "fnn forward": lambda: conv2d_forward(x, w, b, padding=padding),
-        "fnn dx": lambda: conv_op._input_grad(dout, xx, ww, geometry, parallel),
-        "fnn dw+db": lambda: conv_op._weight_grad(dout, xx, ww, geometry, dw_chunks),
+        "fnn backward (dx, dw, db)": lambda: conv2d_backward(dout, cache),
+        "fnn backward (dw, db only)": lambda: conv2d_backward(dout, cache_data),
     }
-    return _harness.interleaved(candidates, rounds=rounds, warmup=3)
+    return _harness.interleaved_settled(candidates, rounds=rounds, warmup=3, settle_seconds=0.0)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--only", type=int, default=0, help="run only workload number K (1-based)")
+    parser.add_argument("--contract-off", action="store_true", help="compile fnn's kernels without FMA contraction")
     args = parser.parse_args()
-    rounds = 15 if args.quick else 40
+    rounds = 8 if args.quick else 25
 
     _harness.print_machine_facts()
     print(f"  {'BLAS threads (harness)':24s} {_harness.BLAS_THREADS} (fnn's conv kernels do not call BLAS)")
-    print(f"  {'OMP_WAIT_POLICY':24s} {os.environ['OMP_WAIT_POLICY']}")
+    print(f"  {'timing':24s} interleaved_settled: blocks of 5 calls (first not recorded), 10 ms pause between")
+    print(f"  {'FMA contraction':24s} {'off (FNN_FMA=0)' if args.contract_off else 'on (fastmath={contract})'}")
     print(f"  {'numba threading layer':24s} {numba_threading_layer()}")
     torch = _harness.try_import_torch()
     rng = np.random.default_rng(0)
@@ -112,7 +122,7 @@ def main():
         if torch is not None:
             candidates["torch fwd+bwd"] = torch_step_fn(torch, x, w, b, dout, pad)
         t0 = time.perf_counter()
-        times = _harness.interleaved(candidates, rounds=rounds, warmup=3)
+        times = _harness.interleaved_settled(candidates, rounds=rounds, warmup=3)
         reference = "torch fwd+bwd" if torch is not None else None
         ratios = _harness.report(f"[{index}] {label} (float32)", times, reference=reference, target=target)
         _harness.report(f"[{index}] fnn per phase", phase_times(x, w, b, dout, pad, rounds))

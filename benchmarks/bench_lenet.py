@@ -3,7 +3,12 @@
 One step = forward, softmax cross-entropy, backward, SGD update, on MNIST-shaped
 float32 input. Run:
 
-    python benchmarks/bench_lenet.py [--rounds 200] [--batch 64]
+    python benchmarks/bench_lenet.py [--rounds 60] [--batch 64]
+
+Both libraries run at their thread-pool defaults; ``_harness.interleaved_settled``
+times them in alternating blocks of calls with a pause between libraries, so
+one library's idle OpenMP workers (which spin before sleeping) do not steal
+the other's cores (see its docstring and ``bench_conv.py``).
 """
 import _harness  # noqa: F401  (must come before numpy: fixes BLAS threads)
 
@@ -66,16 +71,17 @@ def check_same_loss(torch, params, x, y):
     ours, _ = cnn.loss_and_grad(params, x, y)
     model = torch_lenet(torch, params)
     theirs = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64)))
-    if abs(float(ours) - float(theirs)) > 1e-4 * max(1.0, abs(float(theirs))):
-        raise SystemExit(f"loss mismatch before timing: fnn {float(ours)} vs torch {float(theirs)}")
+    if abs(float(ours) - float(theirs.detach())) > 1e-4 * max(1.0, abs(float(theirs))):
+        raise SystemExit(f"loss mismatch before timing: fnn {float(ours)} vs torch {float(theirs.detach())}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=60, help="blocks per candidate (4 timed steps each)")
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     _harness.print_machine_facts()
+    print(f"  {'timing':24s} interleaved_settled: blocks of 5 steps (first not recorded), 10 ms pause between")
     rng = np.random.default_rng(0)
     params = cnn.init(rng)
     x = rng.random((args.batch, 1, 28, 28), dtype=np.float32)
@@ -85,7 +91,7 @@ def main():
     if torch is not None:
         check_same_loss(torch, params, x, y)
         candidates["torch"] = torch_step_fn(torch, params, x, y)
-    times = _harness.interleaved(candidates, rounds=args.rounds, warmup=10)
+    times = _harness.interleaved_settled(candidates, rounds=args.rounds, warmup=10)
     title = f"LeNet-5 training step, batch {args.batch}, float32"
     if "torch" in times:
         ratios = _harness.report(title, {"torch": times["torch"], "fnn": times["fnn"]}, reference="torch", target=0.6)

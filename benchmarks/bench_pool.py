@@ -1,6 +1,6 @@
 """Pooling and batch norm, forward + backward, against PyTorch CPU eager.
 
-    python benchmarks/bench_pool.py [--rounds 200] [--skip-compile]
+    python benchmarks/bench_pool.py [--rounds 40] [--skip-compile]
 
 Shapes are a small CNN's first pooling layer: x (64, 32, 28, 28) float32.
 The headline is max pooling 2x2 / stride 2, target <= 0.2 x PyTorch
@@ -8,6 +8,11 @@ The headline is max pooling 2x2 / stride 2, target <= 0.2 x PyTorch
 padding 1 max pooling (the general kernel) and batch norm in training mode
 are printed for information. Last, the pooling kernels' start-up time in a
 fresh process: cold compile (``FNN_NUMBA_CACHE=0``) and with the on-disk cache.
+
+Both libraries run at their thread-pool defaults, timed with
+``_harness.interleaved_settled`` (alternating blocks of calls with a pause
+between libraries, so neither library's idle OpenMP workers, spinning before
+they sleep, steal the other's cores; see ``bench_conv.py``).
 """
 import _harness  # noqa: I001  (must come first: fixes BLAS threads before numpy loads)
 
@@ -93,7 +98,7 @@ def bench_pooling(torch, rng, rounds):
             fn = getattr(torch.nn.functional, torch_name)
             k, s, p = kw.get("kernel_size", 2), kw.get("stride", None), kw.get("padding", 0)
             candidates["torch"] = torch_candidate(torch, lambda t, fn=fn, k=k, s=s, p=p: fn(t, k, s, p), x, dout)
-        times = _harness.interleaved(candidates, rounds=rounds)
+        times = _harness.interleaved_settled(candidates, rounds=rounds)
         ratios.update(report(f"{title}, fwd+bwd, {SHAPE} float32", times, target=target))
     return ratios
 
@@ -119,7 +124,7 @@ def bench_batchnorm(torch, rng, rounds):
             return torch.nn.functional.batch_norm(t, trm, trv, g, b, training=True)
 
         candidates["torch"] = torch_candidate(torch, op, x, dout)
-    times = _harness.interleaved(candidates, rounds=rounds)
+    times = _harness.interleaved_settled(candidates, rounds=rounds)
     return report(f"batchnorm (training), fwd+bwd, {SHAPE} float32", times)
 
 
@@ -141,16 +146,17 @@ def start_up_seconds(cache):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=40, help="blocks per candidate (4 timed calls each)")
     parser.add_argument("--skip-compile", action="store_true", help="skip the start-up (compile) measurement")
     args = parser.parse_args()
     _harness.print_machine_facts()
+    print(f"  {'timing':24s} interleaved_settled: blocks of 5 calls (first not recorded), 10 ms pause between")
     torch = _harness.try_import_torch()
     rng = np.random.default_rng(0)
     bench_pooling(torch, rng, args.rounds)
     bench_batchnorm(torch, rng, args.rounds)
     if not args.skip_compile:
-        print("\nfirst calls of the 8 pooling kernels (float32, both paths) in a fresh process:")
+        print("\nfirst calls of the 2 pooling kernels (float32, all modes) in a fresh process:")
         for cache, label in ((False, "cold compile, FNN_NUMBA_CACHE=0"), (True, "on-disk cache")):
             import_s, first_s = start_up_seconds(cache)
             print(f"  {label:32s} import {import_s:.2f} s, first calls {first_s:.2f} s")

@@ -11,6 +11,25 @@ Every kernel is decorated with :func:`jit` (serial) or :func:`pjit`
 * ``fastmath=False``: kernels sit next to NaN checks and losses, and fast math
   lets LLVM assume NaN never happens.
 
+:func:`jit_fma` / :func:`pjit_fma` are the one exception, for multiply-add
+loops (the convolutions): ``fastmath={"contract"}`` sets LLVM's ``contract``
+flag and no other, so ``a * b + c`` may compile to one fused multiply-add
+(one rounding instead of two) on CPUs that have FMA. Why that single flag is
+safe here:
+
+* It licenses nothing else: no ``nnan``/``ninf`` (NaN and inf propagate and
+  NaN checks keep working), no ``nsz``, no ``reassoc`` (sums keep the order
+  the source writes), no ``arcp``/``afn``.
+* Results are deterministic for a given machine and build: contraction
+  changes only the rounding of each ``a * b + c``, never which terms are
+  added or in what order.
+* Serial and parallel paths call the same compiled inner functions (the
+  ``prange`` kernels only split the batch), so they agree bitwise where the
+  work is split by sample, and to rounding where partial sums are added.
+* Without it the inner loops issue a multiply and an add per term, about
+  twice the floating-point instructions; ``benchmarks/bench_conv.py
+  --contract-off`` measures the difference.
+
 ``NUMBA_DISABLE_JIT=1`` (Numba's own switch) runs the same functions as plain
 Python; the tests use it on tiny shapes to check the kernels' logic.
 """
@@ -20,6 +39,8 @@ import numba
 
 CACHE = os.environ.get("FNN_NUMBA_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
 
+# FNN_FMA=0 compiles jit_fma kernels without contraction (for the benchmark that measures it).
+_FMA = os.environ.get("FNN_FMA", "1").strip().lower() not in ("0", "false", "no", "off")
 _OPTIONS = dict(cache=CACHE, error_model="numpy", fastmath=False, nogil=True)
 
 
@@ -34,6 +55,16 @@ def jit(fn=None, **overrides):
 def pjit(fn=None, **overrides):
     """Compile ``fn`` as a parallel kernel (``numba.prange`` loops run on threads)."""
     return jit(fn, parallel=True, **overrides)
+
+
+def jit_fma(fn=None, **overrides):
+    """:func:`jit` plus ``fastmath={"contract"}``: multiply-adds may fuse (see the module docstring)."""
+    return jit(fn, fastmath={"contract"} if _FMA else False, **overrides)
+
+
+def pjit_fma(fn=None, **overrides):
+    """:func:`pjit` plus ``fastmath={"contract"}``: multiply-adds may fuse (see the module docstring)."""
+    return jit(fn, parallel=True, fastmath={"contract"} if _FMA else False, **overrides)
 
 
 prange = numba.prange

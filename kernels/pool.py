@@ -1,11 +1,12 @@
 """Max and average pooling over NCHW planes, forward and backward.
 
-Every kernel sees the input as a stack of P = N*C independent planes:
+Both kernels see the input as a stack of P = N*C independent planes:
 x (P, H, W) -> out (P, OH, OW), with OH = (H + 2*ph - kh) // sh + 1 (and the
 same for W). The wrappers in ``fnn.ops.pool`` reshape (N, C, H, W) to
 (P, H, W) (free for contiguous arrays), check shapes and dtypes, and allocate
-every output; the kernels only loop. ``prange`` runs over planes and each
-iteration writes only its own plane, so threads never share an output cell.
+every output; the kernels only loop. ``prange`` runs over planes, each
+handled by a serial per-plane helper that writes only its own plane, so
+threads never share an output cell.
 
 Conventions, chosen to match PyTorch's defaults:
 
@@ -15,7 +16,8 @@ Conventions, chosen to match PyTorch's defaults:
   The wrappers require padding <= kernel // 2, so every window holds at least
   one real cell.
 * Max pooling records, for every output cell, the flat index h*W + w of the
-  winning cell within its input plane (int32; the wrappers check H*W fits).
+  winning cell within its input plane (int32; the wrappers check H*W fits);
+  the 2x2 kernels record the position 0..3 within the window instead (int8).
   Ties go to the first maximum in row-major window order (rows top to
   bottom, columns left to right, replacing the best only on a strict ``>``).
   A NaN in a window wins and stays, so NaNs propagate to the output as in
@@ -24,11 +26,13 @@ Conventions, chosen to match PyTorch's defaults:
   accumulates, so overlapping windows (stride < kernel) sum their
   contributions.
 
-The 2x2 / stride 2 / no padding case, by far the most common, has its own
-kernels: each output row reads two input rows as contiguous slices and
-compares with branch-free selects (a branchy NaN-aware loop runs only for
-row pairs that hold a NaN). Max pooling's backward stores instead of
-accumulating whenever windows cannot overlap (stride >= kernel).
+Max pooling 2x2 / stride 2 / no padding, by far the most common case, has
+its own helpers: each output row reads two input rows as contiguous slices
+and compares with branch-free selects (a branchy NaN-aware loop runs only
+for row pairs that hold a NaN), and the winner's position is one byte.
+Everything else (average pooling of any shape included) runs the general
+helpers. One ``prange`` kernel per direction picks the helper: every
+``prange`` kernel costs about a second of compile time per dtype.
 
 Floats stay in their dtype: constants come from ``dtype.type(...)`` of the
 arrays involved, never from bare Python float literals, which Numba would
@@ -36,19 +40,7 @@ type as float64 and so promote float32 arithmetic.
 """
 from ._jit import jit, pjit, prange
 
-__all__ = [
-    "maxpool2d_forward_2x2",
-    "maxpool2d_backward_disjoint",
-    "maxpool2d_forward_general",
-    "maxpool2d_backward_general",
-    "avgpool2d_forward_2x2",
-    "avgpool2d_backward_2x2",
-    "avgpool2d_forward_general",
-    "avgpool2d_backward_general",
-]
-
-
-# --- max pooling -----------------------------------------------------------
+__all__ = ["MAX_2X2", "MAX", "AVERAGE", "pool2d_forward", "pool2d_backward"]
 
 
 @jit
@@ -57,104 +49,116 @@ def _take(v, best):
     return (v > best) | ((v != v) & (best == best))
 
 
-@pjit
-def maxpool2d_forward_2x2(x, out, argmax):
-    """x (P, H, W) -> out (P, H//2, W//2) max over 2x2 windows, argmax (P, H//2, W//2) int32.
+@jit
+def _max2x2_forward_plane(x, out, window):
+    """x (H, W) -> out (H//2, W//2) max over 2x2 windows, window (H//2, W//2) int8.
 
-    argmax[p, i, j] = flat index into x[p] of the window's first maximum in
-    row-major order; a trailing odd row or column is never read.
+    window[i, j] = position of the window's first maximum in row-major
+    order: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right (flat index
+    (2i + k//2)*W + 2j + k%2). One byte instead of an int32 index quarters
+    the argmax traffic. A trailing odd row or column is never read.
     """
-    P, _, W = x.shape
-    OH, OW = out.shape[1], out.shape[2]
-    for p in prange(P):
-        for i in range(OH):
-            top = x[p, 2 * i]
-            bottom = x[p, 2 * i + 1]
-            out_row = out[p, i]
-            arg_row = argmax[p, i]
-            base = 2 * i * W
-            # NaN-aware comparisons cost twice the plain ones in the hot loop, so
-            # scan the row pair once (contiguous, vectorised) and take the
-            # NaN-aware loop only for row pairs that hold a NaN.
-            has_nan = False
-            for w in range(2 * OW):
-                has_nan |= (top[w] != top[w]) | (bottom[w] != bottom[w])
-            if has_nan:
-                for j in range(OW):
-                    c = 2 * j
-                    best = top[c]
-                    k = base + c
-                    if _take(top[c + 1], best):
-                        best = top[c + 1]
-                        k = base + c + 1
-                    if _take(bottom[c], best):
-                        best = bottom[c]
-                        k = base + W + c
-                    if _take(bottom[c + 1], best):
-                        best = bottom[c + 1]
-                        k = base + W + c + 1
-                    out_row[j] = best
-                    arg_row[j] = k
-            else:
-                # Branch-free selects: random data would mispredict branches.
-                for j in range(OW):
-                    c = 2 * j
-                    best = top[c]
-                    k = base + c
-                    v = top[c + 1]
-                    take = v > best
-                    best = v if take else best
-                    k = base + c + 1 if take else k
-                    v = bottom[c]
-                    take = v > best
-                    best = v if take else best
-                    k = base + W + c if take else k
-                    v = bottom[c + 1]
-                    take = v > best
-                    best = v if take else best
-                    k = base + W + c + 1 if take else k
-                    out_row[j] = best
-                    arg_row[j] = k
-
-
-@pjit
-def maxpool2d_backward_disjoint(dout, argmax, dx):
-    """dout (P, OH, OW), argmax (P, OH, OW) -> dx (P, H, W): dout stored at each argmax, zero elsewhere.
-
-    Only for windows that never overlap (stride >= kernel, e.g. 2x2 with
-    stride 2): every argmax in a plane is then a distinct cell and a plain
-    store suffices, no accumulation.
-    """
-    P, H, W = dx.shape
-    OH, OW = dout.shape[1], dout.shape[2]
-    zero = dx.dtype.type(0)
-    for p in prange(P):
-        flat = dx[p].reshape(H * W)
-        flat[:] = zero
-        for i in range(OH):
-            g_row = dout[p, i]
-            arg_row = argmax[p, i]
+    OH, OW = out.shape
+    for i in range(OH):
+        top = x[2 * i]
+        bottom = x[2 * i + 1]
+        out_row = out[i]
+        k_row = window[i]
+        # NaN-aware comparisons cost twice the plain ones in the hot loop, so
+        # scan the row pair once (contiguous, vectorised) and take the
+        # NaN-aware loop only for row pairs that hold a NaN.
+        has_nan = False
+        for w in range(2 * OW):
+            has_nan |= (top[w] != top[w]) | (bottom[w] != bottom[w])
+        if has_nan:
             for j in range(OW):
-                flat[arg_row[j]] = g_row[j]
+                c = 2 * j
+                best = top[c]
+                k = 0
+                if _take(top[c + 1], best):
+                    best = top[c + 1]
+                    k = 1
+                if _take(bottom[c], best):
+                    best = bottom[c]
+                    k = 2
+                if _take(bottom[c + 1], best):
+                    best = bottom[c + 1]
+                    k = 3
+                out_row[j] = best
+                k_row[j] = k
+        else:
+            # Branch-free selects: random data would mispredict branches.
+            for j in range(OW):
+                c = 2 * j
+                best = top[c]
+                k = 0
+                v = top[c + 1]
+                take = v > best
+                best = v if take else best
+                k = 1 if take else k
+                v = bottom[c]
+                take = v > best
+                best = v if take else best
+                k = 2 if take else k
+                v = bottom[c + 1]
+                take = v > best
+                best = v if take else best
+                k = 3 if take else k
+                out_row[j] = best
+                k_row[j] = k
 
 
-@pjit
-def maxpool2d_forward_general(x, out, argmax, kh, kw, sh, sw, ph, pw):
-    """x (P, H, W) -> out (P, OH, OW), argmax (P, OH, OW) int32 for any kernel, stride and padding.
+@jit
+def _max2x2_backward_plane(dout, window, dx):
+    """dout (OH, OW), window (OH, OW) int8 from the forward -> dx (H, W).
+
+    Each gradient is stored at its window's recorded cell (windows are
+    disjoint, so no accumulation) on a zeroed plane; cells in no window (a
+    trailing odd row or column) stay zero.
+    """
+    H, W = dx.shape
+    OH, OW = dout.shape
+    zero = dx.dtype.type(0)
+    flat = dx.reshape(H * W)
+    for k in range(H * W):
+        flat[k] = zero
+    for i in range(OH):
+        g_row = dout[i]
+        k_row = window[i]
+        base = 2 * i * W
+        for j in range(OW):
+            k = k_row[j]
+            flat[base + (k >> 1) * W + 2 * j + (k & 1)] = g_row[j]
+
+
+@jit
+def _general_forward_plane(plane, out, argmax, kh, kw, sh, sw, ph, pw, average):
+    """plane (H, W) -> out (OH, OW) for any kernel, stride and padding; max, or mean when ``average``.
 
     Window (i, j) covers rows i*sh - ph .. +kh and columns j*sw - pw .. +kw,
-    clipped to the real plane (padded cells are -inf and never win).
+    clipped to the real plane. Max: padded cells are -inf and never win;
+    argmax (OH, OW) int32 gets the flat index h*W + w of the first
+    maximum in row-major order. Mean: the real cells summed in row-major
+    order, divided by kh*kw (padded cells count as zeros); argmax is not used.
     """
-    P, H, W = x.shape
-    OH, OW = out.shape[1], out.shape[2]
-    for p in prange(P):
-        plane = x[p]
-        for i in range(OH):
-            h0 = i * sh - ph
-            h_lo, h_hi = max(h0, 0), min(h0 + kh, H)
-            for j in range(OW):
-                w0 = j * sw - pw
-                w_lo, w_hi = max(w0, 0), min(w0 + kw, W)
+    H, W = plane.shape
+    OH, OW = out.shape
+    zero = out.dtype.type(0)
+    count = out.dtype.type(kh * kw)
+    for i in range(OH):
+        h0 = i * sh - ph
+        h_lo, h_hi = max(h0, 0), min(h0 + kh, H)
+        for j in range(OW):
+            w0 = j * sw - pw
+            w_lo, w_hi = max(w0, 0), min(w0 + kw, W)
+            if average:
+                total = zero
+                for h in range(h_lo, h_hi):
+                    row = plane[h]
+                    for w in range(w_lo, w_hi):
+                        total += row[w]
+                out[i, j] = total / count
+            else:
                 best = plane[h_lo, w_lo]
                 k = h_lo * W + w_lo
                 for h in range(h_lo, h_hi):
@@ -165,117 +169,67 @@ def maxpool2d_forward_general(x, out, argmax, kh, kw, sh, sw, ph, pw):
                         take = _take(v, best)
                         best = v if take else best
                         k = h * W + w if take else k
-                out[p, i, j] = best
-                argmax[p, i, j] = k
+                out[i, j] = best
+                argmax[i, j] = k
 
 
-@pjit
-def maxpool2d_backward_general(dout, argmax, dx):
-    """dout (P, OH, OW), argmax (P, OH, OW) -> dx (P, H, W): each gradient added at its argmax.
+@jit
+def _general_backward_plane(dout, argmax, plane, kh, kw, sh, sw, ph, pw, average):
+    """dout (OH, OW) -> dx plane (H, W), the backward of :func:`_general_forward_plane`.
 
-    Overlapping windows can share an argmax, hence ``+=`` on a zeroed plane.
+    Max: each gradient added at its argmax. Mean: dout / (kh*kw) added to
+    every real cell of its window (the share on padding is dropped).
+    Overlapping windows sum their contributions, hence ``+=`` on a zeroed plane.
     """
-    P, H, W = dx.shape
-    OH, OW = dout.shape[1], dout.shape[2]
-    zero = dx.dtype.type(0)
-    for p in prange(P):
-        flat = dx[p].reshape(H * W)
-        flat[:] = zero
-        for i in range(OH):
-            for j in range(OW):
-                flat[argmax[p, i, j]] += dout[p, i, j]
-
-
-# --- average pooling ---------------------------------------------------------
-
-
-@pjit
-def avgpool2d_forward_2x2(x, out):
-    """x (P, H, W) -> out (P, H//2, W//2), the mean of each 2x2 window."""
-    P = x.shape[0]
-    OH, OW = out.shape[1], out.shape[2]
-    quarter = out.dtype.type(0.25)
-    for p in prange(P):
-        for i in range(OH):
-            top = x[p, 2 * i]
-            bottom = x[p, 2 * i + 1]
-            out_row = out[p, i]
-            for j in range(OW):
-                c = 2 * j
-                # Summed in the same row-major order as the general kernel, then
-                # scaled by 1/4, which is exact in binary, like dividing by 4.
-                out_row[j] = (((top[c] + top[c + 1]) + bottom[c]) + bottom[c + 1]) * quarter
-
-
-@pjit
-def avgpool2d_backward_2x2(dout, dx):
-    """dout (P, OH, OW) -> dx (P, H, W): each window's four cells get dout / 4; the rest zero."""
-    P, H, W = dx.shape
-    OH, OW = dout.shape[1], dout.shape[2]
-    zero = dx.dtype.type(0)
-    quarter = dx.dtype.type(0.25)
-    for p in prange(P):
-        for i in range(OH):
-            top = dx[p, 2 * i]
-            bottom = dx[p, 2 * i + 1]
-            g_row = dout[p, i]
-            # Both rows of a window row are identical: build one, copy it.
-            for w in range(2 * OW):
-                top[w] = g_row[w >> 1] * quarter
-            for w in range(2 * OW):
-                bottom[w] = top[w]
-            if W > 2 * OW:
-                top[W - 1] = zero
-                bottom[W - 1] = zero
-        for h in range(2 * OH, H):
-            dx[p, h, :] = zero
-
-
-@pjit
-def avgpool2d_forward_general(x, out, kh, kw, sh, sw, ph, pw):
-    """x (P, H, W) -> out (P, OH, OW): window sums over real cells divided by kh*kw.
-
-    Padded cells add zero but count in the divisor (``count_include_pad=True``).
-    Cells are summed in row-major window order.
-    """
-    P, H, W = x.shape
-    OH, OW = out.shape[1], out.shape[2]
-    zero = out.dtype.type(0)
-    count = out.dtype.type(kh * kw)
-    for p in prange(P):
-        plane = x[p]
-        for i in range(OH):
-            h0 = i * sh - ph
-            h_lo, h_hi = max(h0, 0), min(h0 + kh, H)
-            for j in range(OW):
+    H, W = plane.shape
+    OH, OW = dout.shape
+    zero = plane.dtype.type(0)
+    count = plane.dtype.type(kh * kw)
+    flat = plane.reshape(H * W)
+    for k in range(H * W):
+        flat[k] = zero
+    for i in range(OH):
+        h0 = i * sh - ph
+        h_lo, h_hi = max(h0, 0), min(h0 + kh, H)
+        for j in range(OW):
+            if average:
                 w0 = j * sw - pw
                 w_lo, w_hi = max(w0, 0), min(w0 + kw, W)
-                total = zero
-                for h in range(h_lo, h_hi):
-                    row = plane[h]
-                    for w in range(w_lo, w_hi):
-                        total += row[w]
-                out[p, i, j] = total / count
-
-
-@pjit
-def avgpool2d_backward_general(dout, dx, kh, kw, sh, sw, ph, pw):
-    """dout (P, OH, OW) -> dx (P, H, W): dout / (kh*kw) added to every real cell of each window."""
-    P, H, W = dx.shape
-    OH, OW = dout.shape[1], dout.shape[2]
-    zero = dx.dtype.type(0)
-    count = dx.dtype.type(kh * kw)
-    for p in prange(P):
-        plane = dx[p]
-        plane[:, :] = zero
-        for i in range(OH):
-            h0 = i * sh - ph
-            h_lo, h_hi = max(h0, 0), min(h0 + kh, H)
-            for j in range(OW):
-                w0 = j * sw - pw
-                w_lo, w_hi = max(w0, 0), min(w0 + kw, W)
-                g = dout[p, i, j] / count
+                g = dout[i, j] / count
                 for h in range(h_lo, h_hi):
                     row = plane[h]
                     for w in range(w_lo, w_hi):
                         row[w] += g
+            else:
+                flat[argmax[i, j]] += dout[i, j]
+
+
+MAX_2X2, MAX, AVERAGE = 0, 1, 2
+"""Modes of the two kernels: max over 2x2 windows with stride 2 and no padding, max, mean."""
+
+
+@pjit
+def pool2d_forward(x, out, argmax, window, kh, kw, sh, sw, ph, pw, mode):
+    """x (P, H, W) -> out (P, OH, OW), each plane by the ``mode`` helper.
+
+    MAX_2X2 records window (P, OH, OW) int8 positions (argmax unused), MAX
+    records argmax (P, OH, OW) int32 flat indices (window unused), AVERAGE
+    records nothing. Stand-ins for unused arguments: window (1, 1, 1);
+    argmax (P, 1, 1), since the general helper takes its plane. One kernel for all three keeps the compile count down:
+    every prange kernel costs about a second of compile time per dtype.
+    """
+    for p in prange(x.shape[0]):
+        if mode == MAX_2X2:
+            _max2x2_forward_plane(x[p], out[p], window[p])
+        else:
+            _general_forward_plane(x[p], out[p], argmax[p], kh, kw, sh, sw, ph, pw, mode == AVERAGE)
+
+
+@pjit
+def pool2d_backward(dout, argmax, window, dx, kh, kw, sh, sw, ph, pw, mode):
+    """dout (P, OH, OW) -> dx (P, H, W), the backward of :func:`pool2d_forward` in the same mode."""
+    for p in prange(dx.shape[0]):
+        if mode == MAX_2X2:
+            _max2x2_backward_plane(dout[p], window[p], dx[p])
+        else:
+            _general_backward_plane(dout[p], argmax[p], dx[p], kh, kw, sh, sw, ph, pw, mode == AVERAGE)

@@ -1,7 +1,8 @@
 """Numba convolution kernels against plain loops over every output pixel.
 
 The kernels are called directly with operands laid out as their docstrings
-specify (padded planes, spread gradients, flipped kernels, stacked rows), so
+specify (padded planes holding samples side by side, tap tables, gradients
+placed at the output pixels, lane sums), so
 these tests pin down both the arithmetic and the layout contracts.
 """
 import os
@@ -97,66 +98,97 @@ def round4(n):
     return -(-n // 4) * 4
 
 
-def zero_extend(a, rows):
-    out = np.zeros((rows,) + a.shape[1:], a.dtype)
-    out[: a.shape[0]] = a
+def zero_extend(a, shape):
+    out = np.zeros(shape, a.dtype)
+    out[tuple(slice(0, n) for n in a.shape)] = a
     return out
 
 
+def tap_tables(C, KH, KW, Wd, dh, dw, count):
+    """(channel, offset) of taps (c, kh, kw) in that order on planes with rows Wd wide, then zero padding."""
+    tap_c = np.zeros(count, np.int64)
+    tap_off = np.zeros(count, np.int64)
+    j = 0
+    for c in range(C):
+        for kh in range(KH):
+            for kw in range(KW):
+                tap_c[j], tap_off[j] = c, kh * dh * Wd + kw * dw
+                j += 1
+    return tap_c, tap_off
+
+
 def kernel_forward(x, w, b, stride, padding, dilation, chunks, group=1):
-    """The forward pass: each sample in a zero-padded slot, G slots stacked per plane."""
+    """The forward pass: each sample zero-padded, G samples side by side per plane."""
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     OH, OW = out_size(H, W, KH, KW, stride, padding, dilation)
     Hp, Wp = H + 2 * ph, W + 2 * pw
+    Wd = group * Wp
+    F4, J = round4(F), round4(C * KH * KW)
+    tap_c, tap_off = tap_tables(C, KH, KW, Wd, dh, dw, J)
     out = np.empty((N, F, OH, OW), x.dtype)
-    xpad = np.zeros((chunks, C, (group * Hp + 1) * Wp), x.dtype)
-    acc = np.full((chunks, 4, ((group - 1) * Hp + (OH - 1) * sh + 1) * Wp), np.nan, x.dtype)  # NaN: must be overwritten
-    F4 = round4(F)
-    kc.conv2d_forward_flat(x, zero_extend(w, F4), zero_extend(b, F4), out, xpad, acc,
-                           Wp, Hp, ph, pw, 1, 1, dh, dw, sh, sw)
+    xpad = np.zeros((chunks, C, (Hp + 1) * Wd), x.dtype)
+    acc = np.full((chunks, 4, ((OH - 1) * sh + 1) * Wd), np.nan, x.dtype)  # NaN: must be overwritten
+    kc.conv2d_forward_flat(x, zero_extend(w.reshape(F, -1), (F4, J)), zero_extend(b, (F4,)), tap_c, tap_off,
+                           out, xpad, acc, group, Wp, Hp, ph, pw, sh, sw)
     return out
 
 
-def kernel_input_grad(dout, w, x_shape, stride, padding, dilation, chunks, group=1):
-    """dx as the stride-1 correlation of spread, padded dout with the flipped, transposed kernel."""
-    N, C, H, W = x_shape
+def kernel_backward(dout, x, w, stride, padding, dilation, chunks, group=1, input_grad=True):
+    """(dx or None, dw, db) from the backward kernel: dx scattered onto padded planes, dw and db from
+    the per-chunk lane sums (one tap reads a plane of ones: db), added in a fixed order."""
+    N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    Hq, Wq = H + dh * (KH - 1), W + dw * (KW - 1)
-    C4 = round4(C)
-    w_flipped = zero_extend(np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), C4)
-    dx = np.empty(x_shape, dout.dtype)
-    dpad = np.zeros((chunks, F, (group * Hq + 1) * Wq), dout.dtype)
-    acc = np.full((chunks, 4, ((group - 1) * Hq + H) * Wq), np.nan, dout.dtype)
-    kc.conv2d_forward_flat(dout, w_flipped, np.zeros(C4, dout.dtype), dx, dpad, acc,
-                           Wq, Hq, dh * (KH - 1) - ph, dw * (KW - 1) - pw, sh, sw, dh, dw, 1, 1)
-    return dx
-
-
-def kernel_weight_grad(dout, x, w_shape, stride, padding, dilation, chunks):
-    """(dw, db) from the per-chunk partial sums, added in chunk order."""
-    N, C, H, W = x.shape
-    F, _, KH, KW = w_shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    _, _, OH, OW = dout.shape
-    F4 = round4(F)
-    # Widths beyond the minimum check that the kernel reads Cs and L, not KH*C and the run.
-    Cs = KH * C + 3
-    S, run = (1, KW * Cs) if dw == 1 else (KW, Cs)
-    L = run + 5
-    partial = np.full((chunks, S, F4, L), np.nan, x.dtype)
-    db_partial = np.full((chunks, F, OW), np.nan, x.dtype)
-    xs = np.zeros((chunks, OH, (W + 2 * pw) * Cs + L - run), x.dtype)
-    dT = np.zeros((chunks, OH, OW * F4), x.dtype)
-    kc.conv2d_weight_grad(x, dout, partial, db_partial, xs, dT, Cs, KH, sh, sw, ph, pw, dh, dw)
-    total = partial[0].copy()
+    OH, OW = dout.shape[2:]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    Wd = group * Wp
+    F4, CKK = round4(F), C * KH * KW
+    J = round4(CKK + 1)
+    tap_c, tap_off = tap_tables(C, KH, KW, Wd, dh, dw, J)
+    tap_c[CKK] = C
+    L = kc.LANES
+    Q = -(-((OH - 1) * sh + 1) * Wd // (kc.FOLD * L)) * (kc.FOLD * L)
+    xpad = np.zeros((chunks, C + 1, (Hp + 1) * Wd + kc.FOLD * L), x.dtype)
+    xpad[:, C] = 1
+    dflat = np.zeros((chunks, F4, Q), x.dtype)
+    lanes = np.full((chunks, F4 // 4, J // 4, 16 * L), np.nan, x.dtype)  # NaN: must be overwritten
+    if input_grad:
+        # One (tap, channel) pair per row, four rows per block on distinct planes; padding rows on scratch planes.
+        per_block = 4 if C >= 4 else C
+        pairs = [(kh, kw, c) for kh in range(KH) for kw in range(KW) for c in range(C)]
+        blocks = [pairs[i:i + per_block] for i in range(0, len(pairs), per_block)]
+        dx_c = np.array([blk[i][2] if i < len(blk) else C + i for blk in blocks for i in range(4)], np.int64)
+        dx_off = np.array([blk[i][0] * dh * Wd + blk[i][1] * dw if i < len(blk) else 0
+                           for blk in blocks for i in range(4)], np.int64)
+        wt = np.zeros((4 * len(blocks), F4), x.dtype)
+        for b, blk in enumerate(blocks):
+            for i, (kh, kw, c) in enumerate(blk):
+                wt[4 * b + i, :F] = w[:, c, kh, kw]
+        dx = np.empty(x.shape, x.dtype)
+        dxpad = np.full((chunks, C + 4, (Hp + 1) * Wd), np.nan, x.dtype)  # NaN: must be overwritten
+    else:
+        dx_c, dx_off, wt = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), x.dtype)
+        dx = np.empty((0, C, H, W), x.dtype)
+        dxpad = np.empty((chunks, 4, 0), x.dtype)
+    kc.conv2d_backward_flat(x, dout, lanes, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad,
+                            group, Wp, Hp, ph, pw, sh, sw)
+    total = lanes[0].copy()
     for t in range(1, chunks):
-        total += partial[t]
-    rows = total[0, :, :run].reshape(F4, KW, Cs) if dw == 1 else total[:, :, :Cs].transpose(1, 0, 2)
-    grad_w = rows[:F, :, : KH * C].reshape(F, KW, KH, C).transpose(0, 3, 2, 1)
-    return grad_w, db_partial.sum(axis=(0, 2))
+        total += lanes[t]
+    sums = total.reshape(F4 // 4, J // 4, 4, 4, L).sum(axis=-1).transpose(0, 2, 1, 3).reshape(F4, J)
+    return (dx if input_grad else None), sums[:F, :CKK].reshape(F, C, KH, KW), sums[:F, CKK]
+
+
+def kernel_input_grad(dout, w, x_shape, stride, padding, dilation, chunks, group=1):
+    x = np.zeros(x_shape, dout.dtype)
+    return kernel_backward(dout, x, w, stride, padding, dilation, chunks, group)[0]
+
+
+def kernel_weight_grad(dout, x, w_shape, stride, padding, dilation, chunks, group=1):
+    w = np.zeros(w_shape, x.dtype)
+    return kernel_backward(dout, x, w, stride, padding, dilation, chunks, group, input_grad=False)[1:]
 
 
 # --------------------------------------------------------------------------
@@ -167,7 +199,7 @@ def kernel_weight_grad(dout, x, w_shape, stride, padding, dilation, chunks):
 @st.composite
 def conv_cases(draw, max_n=2):
     N = draw(st.integers(1, max_n))
-    C = draw(st.integers(1, 3))
+    C = draw(st.integers(1, 6))  # C >= 4 takes the blocked input-gradient path
     F = draw(st.integers(1, 6))
     KH, KW = draw(st.sampled_from([(1, 1), (3, 3), (5, 5), (2, 3), (3, 1), (4, 5)]))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -212,12 +244,12 @@ def test_input_grad_matches_naive_loop(case, chunks, group):
     assert rel(dx, naive_input_grad(dout, w, x.shape, stride, padding, dilation)) < 1e-10
 
 
-@given(case=conv_cases(max_n=3), chunks=st.integers(1, 3))
-def test_weight_grad_matches_naive_loop(case, chunks):
+@given(case=conv_cases(max_n=3), chunks=st.integers(1, 3), group=st.integers(1, 3))
+def test_weight_grad_matches_naive_loop(case, chunks, group):
     shape, stride, padding, dilation, seed = case
     x, w, _, dout = make_operands(shape, stride, padding, dilation, seed)
     chunks = min(chunks, x.shape[0])
-    grad_w, grad_b = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, chunks)
+    grad_w, grad_b = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, chunks, group)
     assert rel(grad_w, naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < 1e-10
     np.testing.assert_allclose(grad_b, dout.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
 
@@ -233,6 +265,19 @@ def test_float32_in_float32_out_and_accurate(case):
     assert rel(out, naive_forward(x, w, b, stride, padding, dilation)) < 1e-5
     assert rel(dx, naive_input_grad(dout, w, x.shape, stride, padding, dilation)) < 1e-5
     assert rel(grad_w, naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < 1e-5
+
+
+@given(case=conv_cases(max_n=3), chunks=st.integers(1, 3), group=st.integers(1, 3))
+def test_backward_with_and_without_input_grad_gives_the_same_weight_grad(case, chunks, group):
+    shape, stride, padding, dilation, seed = case
+    x, w, _, dout = make_operands(shape, stride, padding, dilation, seed)
+    chunks = min(chunks, x.shape[0])
+    dx, grad_w, grad_b = kernel_backward(dout, x, w, stride, padding, dilation, chunks, group)
+    _, grad_w_only, grad_b_only = kernel_backward(dout, x, w, stride, padding, dilation, chunks, group,
+                                                  input_grad=False)
+    np.testing.assert_array_equal(grad_w, grad_w_only)
+    np.testing.assert_array_equal(grad_b, grad_b_only)
+    assert rel(dx, naive_input_grad(dout, w, x.shape, stride, padding, dilation)) < 1e-10
 
 
 # A layer big enough that each chunk runs many vectorised iterations.
@@ -256,8 +301,8 @@ def test_parallel_and_stacked_forward_and_input_grad_equal_serial_bitwise(dtype)
 def test_parallel_weight_grad_is_deterministic_and_equals_serial_to_rounding(dtype):
     shape, stride, padding, dilation, seed = PARALLEL_CASE
     x, w, _, dout = make_operands(shape, stride, padding, dilation, seed, dtype)
-    first = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 4)
-    second = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 4)
+    first = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 4, 2)
+    second = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 4, 2)
     serial = kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 1)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
@@ -289,7 +334,7 @@ for shape, stride, padding, dilation in cases:
                  t.naive_forward(x, w, b, stride, padding, dilation)) < 1e-10
     assert t.rel(t.kernel_input_grad(dout, w, x.shape, stride, padding, dilation, 2, 1),
                  t.naive_input_grad(dout, w, x.shape, stride, padding, dilation)) < 1e-10
-    grad_w, grad_b = t.kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 1)
+    grad_w, grad_b = t.kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 1, 2)
     assert t.rel(grad_w, t.naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < 1e-10
 print("ok")
 """

@@ -121,43 +121,56 @@ def random_planes(rng, shape, dtype, values):
     return x
 
 
+# What the kernels take for the argmax (int32, a cell per plane) and window (int8) arguments a mode does not use.
+NO_WINDOW = np.zeros((1, 1, 1), np.int8)
+
+
+def no_argmax(P):
+    return np.zeros((P, 1, 1), np.int32)
+
+
 def run_maxpool(x, geometry, fast):
     P, H, W = x.shape
     OH, OW = out_size(H, W, *geometry)
     out = np.empty((P, OH, OW), x.dtype)
     argmax = np.empty((P, OH, OW), np.int32)
     if fast:
-        K.maxpool2d_forward_2x2(x, out, argmax)
+        window = np.full((P, OH, OW), -1, np.int8)
+        K.pool2d_forward(x, out, no_argmax(P), window, *geometry, K.MAX_2X2)
+        assert ((window >= 0) & (window <= 3)).all()
+        # Position k in window (i, j) is cell (2i + k // 2, 2j + k % 2).
+        i, j = np.meshgrid(np.arange(OH), np.arange(OW), indexing="ij")
+        argmax[...] = (2 * i + window // 2) * W + 2 * j + window % 2
     else:
-        K.maxpool2d_forward_general(x, out, argmax, *geometry)
+        K.pool2d_forward(x, out, argmax, NO_WINDOW, *geometry, K.MAX)
     return out, argmax
 
 
-def run_maxpool_backward(dout, argmax, H, W, disjoint):
+def window_positions(argmax, W):
+    """Flat indices of 2x2 / stride 2 windows' cells -> their positions 0..3 within the window (int8)."""
+    h, w = np.divmod(argmax, W)
+    return ((h % 2) * 2 + w % 2).astype(np.int8)
+
+
+def run_maxpool_backward(dout, argmax, H, W, geometry, kind):
     dx = np.full((dout.shape[0], H, W), np.nan, dout.dtype)  # every cell must be written
-    if disjoint:
-        K.maxpool2d_backward_disjoint(dout, argmax, dx)
+    if kind == "2x2":
+        K.pool2d_backward(dout, no_argmax(len(dout)), window_positions(argmax, W), dx, *geometry, K.MAX_2X2)
     else:
-        K.maxpool2d_backward_general(dout, argmax, dx)
+        K.pool2d_backward(dout, argmax, NO_WINDOW, dx, *geometry, K.MAX)
     return dx
 
 
-def run_avgpool(x, geometry, fast):
+def run_avgpool(x, geometry):
     P, H, W = x.shape
     out = np.empty((P, *out_size(H, W, *geometry)), x.dtype)
-    if fast:
-        K.avgpool2d_forward_2x2(x, out)
-    else:
-        K.avgpool2d_forward_general(x, out, *geometry)
+    K.pool2d_forward(x, out, no_argmax(P), NO_WINDOW, *geometry, K.AVERAGE)
     return out
 
 
-def run_avgpool_backward(dout, H, W, geometry, fast):
-    dx = np.full((dout.shape[0], H, W), np.nan, dout.dtype)
-    if fast:
-        K.avgpool2d_backward_2x2(dout, dx)
-    else:
-        K.avgpool2d_backward_general(dout, dx, *geometry)
+def run_avgpool_backward(dout, H, W, geometry):
+    dx = np.full((dout.shape[0], H, W), np.nan, dout.dtype)  # every cell must be written
+    K.pool2d_backward(dout, no_argmax(len(dout)), NO_WINDOW, dx, *geometry, K.AVERAGE)
     return dx
 
 
@@ -179,9 +192,9 @@ def check_maxpool(P, H, W, geometry, dtype, values, seed):
     np.testing.assert_array_equal(x, x_before)
     dout = rng.standard_normal(want_out.shape).astype(dtype)
     want_dx = naive_maxpool_backward(dout, want_arg, H, W)
-    disjoint_options = [False, True] if (sh >= kh and sw >= kw) else [False]
-    for disjoint in disjoint_options:
-        dx = run_maxpool_backward(dout, argmax, H, W, disjoint)
+    kinds = ["general"] + (["2x2"] if geometry == (2, 2, 2, 2, 0, 0) else [])
+    for kind in kinds:
+        dx = run_maxpool_backward(dout, argmax, H, W, geometry, kind)
         assert dx.dtype == dtype
         np.testing.assert_array_equal(dx, want_dx)
 
@@ -192,14 +205,12 @@ def check_avgpool(P, H, W, geometry, dtype, seed):
     want_out = naive_avgpool_forward(x, geometry)
     dout = rng.standard_normal(want_out.shape).astype(dtype)
     want_dx = naive_avgpool_backward(dout, H, W, geometry)
-    fast_options = [False, True] if geometry == (2, 2, 2, 2, 0, 0) else [False]
-    for fast in fast_options:
-        out = run_avgpool(x, geometry, fast)
-        assert out.dtype == dtype
-        np.testing.assert_array_equal(out, want_out)
-        dx = run_avgpool_backward(dout, H, W, geometry, fast)
-        assert dx.dtype == dtype
-        np.testing.assert_array_equal(dx, want_dx)
+    out = run_avgpool(x, geometry)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, want_out)
+    dx = run_avgpool_backward(dout, H, W, geometry)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, want_dx)
 
 
 def check_all_tiny():
@@ -243,7 +254,7 @@ def test_avgpool_kernels_match_naive_loops(case, dtype, seed):
 
 @given(P=st.integers(1, 4), H=st.integers(2, 9), W=st.integers(2, 9), dtype=st.sampled_from(DTYPES),
        seed=st.integers(0, 2**31 - 1))
-def test_avgpool_2x2_fast_path_matches_naive_loops(P, H, W, dtype, seed):
+def test_avgpool_2x2_matches_naive_loops(P, H, W, dtype, seed):
     check_avgpool(P, H, W, (2, 2, 2, 2, 0, 0), dtype, seed)
 
 
@@ -280,7 +291,7 @@ def test_maxpool_backward_accumulates_overlapping_windows():
     x[0, 1, 1] = 1.0
     out, argmax = run_maxpool(x, (3, 3, 1, 1, 1, 1), fast=False)
     assert (argmax == 4).all()
-    dx = run_maxpool_backward(np.ones_like(out), argmax, 3, 3, disjoint=False)
+    dx = run_maxpool_backward(np.ones_like(out), argmax, 3, 3, (3, 3, 1, 1, 1, 1), kind="general")
     assert dx[0, 1, 1] == 9.0 and dx.sum() == 9.0
 
 
@@ -293,7 +304,7 @@ def test_kernels_run_correctly_with_jit_disabled():
         "spec.loader.exec_module(module)\n"
         "import numba\n"
         "assert numba.config.DISABLE_JIT\n"
-        "assert not hasattr(module.K.maxpool2d_forward_2x2, 'signatures'), 'kernel is still jitted'\n"
+        "assert not hasattr(module.K.pool2d_forward, 'signatures'), 'kernel is still jitted'\n"
         "module.check_all_tiny()\n"
         "print('ok')\n"
     )

@@ -9,8 +9,13 @@ right, and OH = (H + 2*ph - dh*(KH - 1) - 1) // sh + 1 (likewise OW). The
 backward follows from the sum: dx scatters dout[n, f, oh, ow] * w[f, c, kh, kw]
 back to the input pixel each term read (dropping the padding), dw[f, c, kh, kw]
 sums dout[n, f, oh, ow] * xpad[...] over n, oh, ow, and db sums dout over
-n, oh, ow. The compiled kernels are in ``kernels.conv``; this module checks
-arguments, prepares their workspaces and picks the path.
+n, oh, ow. The compiled kernels are in ``kernels.conv`` (its docstring has
+the layouts); this module checks arguments, builds the kernels' tap tables,
+keeps their workspaces and adds up the weight gradient's partial sums.
+
+Memory: besides the outputs, per-thread workspaces hold a few padded
+samples, one sample group's gradients and the weight gradient's partial
+sums; nothing grows with output size times kernel size (no im2col).
 """
 import threading
 
@@ -25,13 +30,12 @@ __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_output_size"]
 
 # Partial weight gradients are summed over this many fixed sample chunks (or
 # fewer when N is smaller), so dw does not depend on the thread count.
-WEIGHT_GRAD_CHUNKS = 8
-# Weight-gradient accumulator runs are padded to whole 512-bit vectors, so the
-# vector loops have no scalar remainder.
-_VECTOR_BYTES = 64
-# Small samples are stacked into one plane until it holds about this many
-# pixels, so the correlation's vector loops run long; bigger planes would
-# push the accumulator rows out of L1.
+WEIGHT_GRAD_CHUNKS = 4
+# Small samples sit side by side in one plane until it holds about this many
+# pixels, so the vector loops run long; bigger planes fall out of L1/L2.
+# Measured on the LeNet layers (2-core AVX-512 VM): the forward pass gains
+# from wider planes than the backward, whose weight-gradient lanes are hot.
+_PLANE_PIXELS_FORWARD = 2048
 _PLANE_PIXELS = 1024
 _MAX_WORKSPACES = 32
 _workspaces = threading.local()
@@ -83,9 +87,13 @@ def _chunks(N, parallel):
 
 
 def _grouping(N, slot_pixels, parallel):
-    """(samples per stacked plane G, chunks T) for the flat correlation."""
-    G = max(1, min(-(-N // _chunks(N, parallel)), _PLANE_PIXELS // slot_pixels))
+    """(samples per plane G, chunks T) for the forward pass: T = threads, G fills the plane."""
+    G = max(1, min(-(-N // _chunks(N, parallel)), _PLANE_PIXELS_FORWARD // slot_pixels))
     return G, _chunks(-(-N // G), parallel)
+
+
+def _round4(n):
+    return -(-n // 4) * 4
 
 
 def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, parallel=True, input_grad=True):
@@ -129,34 +137,94 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, parallel=True, i
     return out, (x, w, geometry, parallel, input_grad)
 
 
-def _round4(n):
-    return -(-n // 4) * 4
+def _taps(C, KH, KW, Wp, dh, dw, count):
+    """Tap tables (channel (count,), offset (count,)) int64 for taps (c, kh, kw) in that order, then zeros.
+
+    Tap (c, kh, kw) reads channel c at offset kh*dh*Wp + kw*dw of a flat plane
+    of rows Wp wide; the extra entries (up to ``count``) are padding.
+    """
+    key = (C, KH, KW, Wp, dh, dw, count)
+    tables = _TAP_TABLES.get(key)
+    if tables is None:
+        c, kh, kw = np.meshgrid(np.arange(C), np.arange(KH), np.arange(KW), indexing="ij")
+        tap_c = np.zeros(count, np.int64)
+        tap_off = np.zeros(count, np.int64)
+        tap_c[: C * KH * KW] = c.ravel()
+        tap_off[: C * KH * KW] = (kh * dh * Wp + kw * dw).ravel()
+        tables = _TAP_TABLES[key] = (tap_c, tap_off)
+    return tables
 
 
-def _pad_filters(w, b):
-    """w (F, C, KH, KW), b (F,) zero-extended to F4 = F rounded up to 4 filters (the kernels' block)."""
-    F = w.shape[0]
-    F4 = _round4(F)
-    if F4 == F:
-        return w, b
-    w4 = np.zeros((F4,) + w.shape[1:], w.dtype)
-    w4[:F] = w
-    b4 = np.zeros(F4, b.dtype)
-    b4[:F] = b
-    return w4, b4
+_TAP_TABLES = {}
+
+
+def _input_grad_tables(w, Wd, dh, dw):
+    """Rows (tap, channel) of the input-gradient scatter, in blocks of four rows on distinct planes.
+
+    Returns (plane (R,), offset (R,), weights (R, F4)): row r adds
+    weights[r, f] * d[f, q] to plane[r] at q + offset[r]; the weights of pair
+    (kh, kw, c) are w[:, c, kh, kw]. With C >= 4 the channels are split into
+    groups of 4 to 7; each group's pairs run tap by tap, channels inside, and
+    the groups follow one another, so any four consecutive pairs are on
+    distinct planes (no padding but at the very end) while the planes being
+    updated stay few (they stay in L1). With C < 4 each tap's pairs fill a
+    block alone. Padding rows have zero weights and point at scratch planes
+    C, C + 1, ... (one per slot, so no two rows of a block overlap and LLVM's
+    alias checks let it vectorise).
+    """
+    F, C, KH, KW = w.shape
+    key = (C, KH, KW, Wd, dh, dw)
+    layout = _PAIR_TABLES.get(key)
+    if layout is None:
+        taps = [(kh, kw) for kh in range(KH) for kw in range(KW)]
+        if C >= 4:
+            n_groups = C // 4
+            sizes = [4 + (C % 4 + g) // n_groups for g in range(n_groups)]  # C % 4 spread over the groups
+            starts = np.cumsum([0] + sizes[:-1])
+            pairs = [t + (c,) for c0, size in zip(starts, sizes) for t in taps for c in range(c0, c0 + size)]
+            blocks = [pairs[i:i + 4] for i in range(0, len(pairs), 4)]
+        else:
+            blocks = [[t + (c,) for c in range(C)] for t in taps]
+        plane = np.array([blk[i][2] if i < len(blk) else C + i for blk in blocks for i in range(4)], np.int64)
+        offset = np.array([blk[i][0] * dh * Wd + blk[i][1] * dw if i < len(blk) else 0
+                           for blk in blocks for i in range(4)], np.int64)
+        real = [(4 * b + i,) + blk[i] for b, blk in enumerate(blocks) for i in range(len(blk))]
+        rows, kh, kw, c = (np.array(v, np.int64) for v in zip(*real))
+        layout = _PAIR_TABLES[key] = (plane, offset, rows, c, kh, kw)
+    plane, offset, rows, c, kh, kw = layout
+    weights = np.zeros((plane.shape[0], _round4(F)), w.dtype)
+    weights[rows, :F] = w[:, c, kh, kw].T
+    return plane, offset, weights
+
+
+_PAIR_TABLES = {}
+
+
+def _zero_extend(a, shape):
+    """a (2-D) in the top-left corner of a zero array of ``shape`` (a itself when the shapes agree)."""
+    if a.shape == shape:
+        return a
+    out = np.zeros(shape, a.dtype)
+    out[: a.shape[0], : a.shape[1]] = a
+    return out
 
 
 def _forward_into(out, x, w, b, geometry, parallel):
     sh, sw, ph, pw, dh, dw = geometry
     N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
     OH = out.shape[2]
     Hp, Wp = H + 2 * ph, W + 2 * pw
-    w4, b4 = _pad_filters(w, b)
+    F4, J = _round4(F), _round4(C * KH * KW)
     G, chunks = _grouping(N, Hp * Wp, parallel)
-    # G slots of Hp rows, and a spare zero row that the garbage columns of the last row read.
-    xpad = _workspace("conv.xpad", (chunks, C, (G * Hp + 1) * Wp), x.dtype, (H, W, ph, pw))
-    acc = _workspace("conv.acc", (chunks, 4, ((G - 1) * Hp + (OH - 1) * sh + 1) * Wp), x.dtype)
-    _k.conv2d_forward_flat(x, w4, b4, out, xpad, acc, Wp, Hp, ph, pw, 1, 1, dh, dw, sh, sw)
+    Wd = G * Wp
+    tap_c, tap_off = _taps(C, KH, KW, Wd, dh, dw, J)
+    wg = _zero_extend(w.reshape(F, C * KH * KW), (F4, J))
+    b4 = _zero_extend(b.reshape(1, F), (1, F4))[0]
+    # Hp rows of G samples side by side, and a spare row that the garbage columns of the last row read.
+    xpad = _workspace("conv.xpad", (chunks, C, (Hp + 1) * Wd), x.dtype, (H, W, ph, pw, G))
+    acc = _workspace("conv.acc", (chunks, 4, ((OH - 1) * sh + 1) * Wd), x.dtype)
+    _k.conv2d_forward_flat(x, wg, b4, tap_c, tap_off, out, xpad, acc, G, Wp, Hp, ph, pw, sh, sw)
 
 
 def conv2d_backward(dout, cache):
@@ -171,56 +239,55 @@ def conv2d_backward(dout, cache):
     require_shape("dout", dout, (N, F, OH, OW), "(N, F, OH, OW)")
     require_dtype("dout", dout, x.dtype, "x")
     dout = np.ascontiguousarray(dout)
-    grad_x = _input_grad(dout, x, w, geometry, parallel) if input_grad else None
-    grad_w, grad_b = _weight_grad(dout, x, w, geometry, max(1, min(N, WEIGHT_GRAD_CHUNKS)) if parallel else 1)
-    return grad_x, grad_w, grad_b
+    chunks = max(1, min(N, WEIGHT_GRAD_CHUNKS)) if parallel else 1
+    return _backward(dout, x, w, geometry, chunks, input_grad)
 
 
-def _input_grad(dout, x, w, geometry, parallel):
-    """dx (N, C, H, W) as one stride-1 correlation, whatever the stride.
+def _backward(dout, x, w, geometry, chunks, input_grad):
+    """(dx or None, dw, db) in one pass over the batch; dw and db from per-chunk partial sums added in chunk order.
 
-    dx[n, c, i, j] sums dout[n, f, oh, ow] * w[f, c, kh, kw] over the taps with
-    i = oh*sh + kh*dh - ph. Placing dout[n, f, oh, ow] at row q + oh*sh of a
-    zero plane, q = dh*(KH - 1) - ph, turns this into a stride-1 correlation of
-    that plane with the kernel flipped (kh -> KH-1-kh, likewise kw) and its F
-    and C axes swapped. Rows that land outside the plane are ones no tap reads.
+    dx scatters each dout[n, f, oh, ow] * w[f, c, kh, kw] back onto the padded
+    input plane. dw[f, c, kh, kw] sums dout[n, f, oh, ow] * xpad[n, c, ...]
+    as LANES partial sums per entry (per chunk); one extra tap reads a plane
+    of ones, so its sums are db.
     """
     sh, sw, ph, pw, dh, dw = geometry
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
-    dx = np.empty(x.shape, x.dtype)
-    qh, qw = dh * (KH - 1) - ph, dw * (KW - 1) - pw
-    Hq, Wq = H + dh * (KH - 1), W + dw * (KW - 1)
-    w_flipped, zeros = _pad_filters(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), np.zeros(C, x.dtype))
-    w_flipped = np.ascontiguousarray(w_flipped)
-    G, chunks = _grouping(N, Hq * Wq, parallel)
-    dpad = _workspace("conv.dpad", (chunks, F, (G * Hq + 1) * Wq), x.dtype, dout.shape[2:] + (qh, qw, sh, sw))
-    acc = _workspace("conv.acc", (chunks, 4, ((G - 1) * Hq + H) * Wq), x.dtype)
-    _k.conv2d_forward_flat(dout, w_flipped, zeros, dx, dpad, acc, Wq, Hq, qh, qw, sh, sw, dh, dw, 1, 1)
-    return dx
-
-
-def _weight_grad(dout, x, w, geometry, chunks):
-    """(dw (F, C, KH, KW), db (F,)) from per-chunk partial sums added in chunk order."""
-    sh, sw, ph, pw, dh, dw = geometry
-    N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
     OH, OW = dout.shape[2], dout.shape[3]
-    F4 = _round4(F)
-    Cs = KH * C
-    # One run of KW*Cs values per output pixel when dw == 1, else KW runs of Cs.
-    S, run = (1, KW * Cs) if dw == 1 else (KW, Cs)
-    lanes = _VECTOR_BYTES // x.dtype.itemsize
-    L = -(-run // lanes) * lanes
-    # Runs of L read up to L - run values past the last pixel's data: zeros.
-    xs = _workspace("conv.xs", (chunks, OH, (W + 2 * pw) * Cs + L - run), x.dtype, (C, H, W, KH, geometry))
-    dT = _workspace("conv.dT", (chunks, OH, OW * F4), x.dtype, F)
-    partial = _workspace("conv.dw", (chunks, S, F4, L), x.dtype)
-    db_partial = _workspace("conv.db", (chunks, F, OW), x.dtype)
-    _k.conv2d_weight_grad(x, dout, partial, db_partial, xs, dT, Cs, KH, sh, sw, ph, pw, dh, dw)
-    total = partial.sum(axis=0) if chunks > 1 else partial[0]
-    # (S, F4, L) -> (F4, KW, Cs) with Cs = (kh, c) -> (F, C, KH, KW)
-    rows = total[0, :, :run].reshape(F4, KW, Cs) if dw == 1 else total[:, :, :Cs].transpose(1, 0, 2)
-    grad_w = np.ascontiguousarray(rows[:F].reshape(F, KW, KH, C).transpose(0, 3, 2, 1))
-    grad_b = db_partial.sum(axis=(0, 2))
-    return grad_w, grad_b
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    F4, CKK = _round4(F), C * KH * KW
+    J = _round4(CKK + 1)
+    # Fixed by the geometry and N alone (never the thread count): the lanes' order of summation depends on it.
+    per_chunk = -(-N // chunks)
+    G_max = max(1, _PLANE_PIXELS // (Hp * Wp))
+    G = -(-per_chunk // -(-per_chunk // G_max))  # as even as possible: no group mostly empty
+    Wd = G * Wp
+    tap_c, tap_off = _taps(C, KH, KW, Wd, dh, dw, J)
+    tap_c = tap_c.copy()
+    tap_c[CKK] = C
+    lanes2 = _k.FOLD * _k.LANES
+    Q = -(-((OH - 1) * sh + 1) * Wd // lanes2) * lanes2
+    # Where data lands (and so which entries stay zero) is fixed by the geometry and G: both are in the keys.
+    xpad = _workspace("conv.xpad_bwd", (chunks, C + 1, (Hp + 1) * Wd + lanes2), x.dtype, (H, W, ph, pw, G))
+    xpad[:, C] = 1
+    dflat = _workspace("conv.dflat", (chunks, F4, Q), x.dtype, (OH, OW, Wp, sh, sw, G))
+    lanes = _workspace("conv.lanes", (chunks, F4 // 4, J // 4, 16 * _k.LANES), x.dtype)
+    if input_grad:
+        dx_c, dx_off, wt = _input_grad_tables(w, Wd, dh, dw)
+        dx = np.empty(x.shape, x.dtype)
+        dxpad = _workspace("conv.dxpad", (chunks, C + 4, (Hp + 1) * Wd), x.dtype)
+    else:
+        dx_c, dx_off, wt = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), w.dtype)
+        dx = np.empty((0,) + x.shape[1:], x.dtype)
+        dxpad = np.empty((chunks, 4, 0), x.dtype)
+    _k.conv2d_backward_flat(x, dout, lanes, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad,
+                            G, Wp, Hp, ph, pw, sh, sw)
+    total = lanes[0].copy()
+    for t in range(1, chunks):
+        total += lanes[t]
+    # (F4/4, J/4, 4, 4, LANES) -> (F4, J), lanes summed last
+    sums = total.reshape(F4 // 4, J // 4, 4, 4, _k.LANES).sum(axis=-1).transpose(0, 2, 1, 3).reshape(F4, J)
+    grad_w = np.ascontiguousarray(sums[:F, :CKK]).reshape(F, C, KH, KW)
+    grad_b = sums[:F, CKK].copy()
+    return (dx if input_grad else None), grad_w, grad_b

@@ -11,7 +11,8 @@ never wins) and average pooling pads with zeros that count in the divisor, so
 every window is divided by kh*kw (``count_include_pad=True``). Max pooling
 breaks ties by taking the first maximum in row-major window order, and routes
 each gradient to that one cell. The loops are Numba kernels in
-``kernels.pool``; 2x2 windows with stride 2 and no padding take a faster path.
+``kernels.pool``; max pooling over 2x2 windows with stride 2 and no padding
+takes a faster path.
 """
 import numpy as np
 
@@ -22,6 +23,13 @@ from .._validate import require_dtype, require_float, require_ndim, require_shap
 __all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
 
 _INT32_MAX = np.iinfo(np.int32).max
+# Stand-in for the kernels' window argument (int8) in the modes that do not use it.
+_NO_WINDOW = np.zeros((1, 1, 1), np.int8)
+
+
+def _no_argmax(planes):
+    """Stand-in for the kernels' argmax argument (int32) where it is unused: one cell per plane."""
+    return np.zeros((planes, 1, 1), np.int32)
 
 
 def _pair(name, value, *, minimum):
@@ -79,9 +87,10 @@ def _check_dout(dout, out_shape, dtype):
 def maxpool2d_forward(x, *, kernel_size=2, stride=None, padding=0):
     """x (N, C, H, W) -> out (N, C, OH, OW), the maximum of each window.
 
-    Padded cells count as -inf. The cache holds, per output cell, the flat
-    index (h*W + w, int32) of the window's first maximum in row-major order,
-    plus x's shape and dtype; x itself is not kept. A NaN in a window makes
+    Padded cells count as -inf. The cache holds, per output cell, where the
+    window's first maximum in row-major order is (the flat index h*W + w as
+    int32, or for 2x2 windows with stride 2 its position 0..3 in the window
+    as int8), plus x's shape and dtype; x itself is not kept. A NaN in a window makes
     the output NaN (the first NaN is the argmax).
     """
     kh, kw, sh, sw, ph, pw, OH, OW = _geometry(x, kernel_size, stride, padding)
@@ -90,13 +99,15 @@ def maxpool2d_forward(x, *, kernel_size=2, stride=None, padding=0):
         raise ValueError(f"x has shape {x.shape}; expected H*W < 2**31 so argmax fits in int32")
     planes = np.ascontiguousarray(x).reshape(N * C, H, W)
     out = np.empty((N * C, OH, OW), dtype=x.dtype)
-    argmax = np.empty((N * C, OH, OW), dtype=np.int32)
-    if _is_2x2_stride_2(kh, kw, sh, sw, ph, pw):
-        _kernels.maxpool2d_forward_2x2(planes, out, argmax)
+    geometry = (kh, kw, sh, sw, ph, pw)
+    if _is_2x2_stride_2(*geometry):
+        # Position 0..3 within the window: a quarter of the memory of flat indices.
+        argmax = np.empty((N * C, OH, OW), dtype=np.int8)
+        _kernels.pool2d_forward(planes, out, _no_argmax(N * C), argmax, *geometry, _kernels.MAX_2X2)
     else:
-        _kernels.maxpool2d_forward_general(planes, out, argmax, kh, kw, sh, sw, ph, pw)
-    non_overlapping = sh >= kh and sw >= kw
-    return out.reshape(N, C, OH, OW), (argmax, x.shape, x.dtype, non_overlapping)
+        argmax = np.empty((N * C, OH, OW), dtype=np.int32)
+        _kernels.pool2d_forward(planes, out, argmax, _NO_WINDOW, *geometry, _kernels.MAX)
+    return out.reshape(N, C, OH, OW), (argmax, x.shape, x.dtype, geometry)
 
 
 def maxpool2d_backward(dout, cache):
@@ -106,16 +117,15 @@ def maxpool2d_backward(dout, cache):
     (stride < kernel_size) a cell that wins several windows sums their
     gradients. Every other cell gets zero.
     """
-    argmax, x_shape, dtype, non_overlapping = cache
+    argmax, x_shape, dtype, geometry = cache
     N, C, H, W = x_shape
     dout = _check_dout(dout, (N, C) + argmax.shape[1:], dtype)
     dx = np.empty((N * C, H, W), dtype=dtype)
     g = dout.reshape(argmax.shape)
-    if non_overlapping:
-        # Distinct windows have distinct argmaxes, so stores need no accumulation.
-        _kernels.maxpool2d_backward_disjoint(g, argmax, dx)
+    if argmax.dtype == np.int8:  # window positions of the 2x2 / stride 2 path
+        _kernels.pool2d_backward(g, _no_argmax(N * C), argmax, dx, *geometry, _kernels.MAX_2X2)
     else:
-        _kernels.maxpool2d_backward_general(g, argmax, dx)
+        _kernels.pool2d_backward(g, argmax, _NO_WINDOW, dx, *geometry, _kernels.MAX)
     return dx.reshape(x_shape)
 
 
@@ -131,10 +141,7 @@ def avgpool2d_forward(x, *, kernel_size=2, stride=None, padding=0):
     planes = np.ascontiguousarray(x).reshape(N * C, H, W)
     out = np.empty((N * C, OH, OW), dtype=x.dtype)
     geometry = (kh, kw, sh, sw, ph, pw)
-    if _is_2x2_stride_2(*geometry):
-        _kernels.avgpool2d_forward_2x2(planes, out)
-    else:
-        _kernels.avgpool2d_forward_general(planes, out, *geometry)
+    _kernels.pool2d_forward(planes, out, _no_argmax(N * C), _NO_WINDOW, *geometry, _kernels.AVERAGE)
     return out.reshape(N, C, OH, OW), (x.shape, x.dtype, geometry, (OH, OW))
 
 
@@ -150,8 +157,5 @@ def avgpool2d_backward(dout, cache):
     dout = _check_dout(dout, (N, C, OH, OW), dtype)
     dx = np.empty((N * C, H, W), dtype=dtype)
     g = dout.reshape(N * C, OH, OW)
-    if _is_2x2_stride_2(*geometry):
-        _kernels.avgpool2d_backward_2x2(g, dx)
-    else:
-        _kernels.avgpool2d_backward_general(g, dx, *geometry)
+    _kernels.pool2d_backward(g, _no_argmax(N * C), _NO_WINDOW, dx, *geometry, _kernels.AVERAGE)
     return dx.reshape(x_shape)
