@@ -11,8 +11,9 @@ parameter's dtype.
 re-exported here), called with the number of updates already taken (0 at the
 first update).
 
-Each update costs a few NumPy passes per parameter with ``out=`` into arrays
-it returns, plus at most one scratch array; hyperparameters are converted to
+Each update costs a few passes per parameter (NumPy with ``out=`` into arrays
+it returns, or one fused ``p + a * g`` loop for SGD and momentum), plus at
+most one scratch array; hyperparameters are converted to
 Python floats so NEP 50 keeps float32 arithmetic in float32.
 """
 import math
@@ -21,6 +22,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from kernels.elementwise import scaled_add_into
 
 from ._validate import FLOAT_DTYPES, describe, require_dtype, require_float, require_shape
 from .schedules import (  # noqa: F401  (re-exported)
@@ -120,6 +123,14 @@ def _zeros_like(params):
     return {key: np.zeros_like(p) for key, p in params.items()}
 
 
+def _plus_scaled(y, alpha, x):
+    """A fresh C-ordered array y + alpha * x, in one pass (kernels.elementwise)."""
+    out = np.empty(y.shape, dtype=y.dtype)
+    scaled_add_into(y.dtype.type(alpha), np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1),
+                    out.reshape(-1))
+    return out
+
+
 def _l2(p, g, weight_decay):
     """g + weight_decay * p as a fresh array, or g itself (read only) when there is no decay."""
     if weight_decay == 0.0:
@@ -149,9 +160,7 @@ def sgd_update(params, grads, state, *, lr, weight_decay=0.0):
     new_params = {}
     for key, p in params.items():
         g = _l2(p, grads[key], wd)
-        p_new = np.multiply(g, -lr_t)
-        p_new += p
-        new_params[key] = p_new
+        new_params[key] = _plus_scaled(p, -lr_t, g)
     return new_params, {"step": step + 1}
 
 
@@ -179,9 +188,7 @@ def momentum_update(params, grads, state, *, lr, mu=0.9, weight_decay=0.0):
         g = _l2(p, grads[key], wd)
         v = np.multiply(state["v"][key], mu)
         v += g
-        p_new = np.multiply(v, -lr_t)
-        p_new += p
-        new_params[key], new_v[key] = p_new, v
+        new_params[key], new_v[key] = _plus_scaled(p, -lr_t, v), v
     return new_params, {"step": step + 1, "v": new_v}
 
 

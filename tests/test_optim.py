@@ -200,6 +200,24 @@ def test_update_is_pure_and_returns_fresh_arrays(name, dtype):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_update_accepts_non_contiguous_params_and_grads(name):
+    """Transposed and strided views update like their contiguous copies (the fused loops need contiguous input)."""
+    init, update, hyper = CASES[name]
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((2, 6, 5))
+    params = {"w": base[0].T, "b": base[1, ::2, 0]}
+    grads = {"w": base[1].T * 0.5, "b": base[0, 1::2, 1]}
+    contiguous = ({k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in grads.items()})
+    before = copy.deepcopy(params)
+    got, _ = update(params, grads, init(params), **hyper)
+    want, _ = update(*contiguous, init(contiguous[0]), **hyper)
+    _assert_trees_identical(params, before)
+    for k in params:
+        assert got[k].shape == params[k].shape
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_float32_params_and_state_stay_float32(name):
     init, update, hyper = CASES[name]
     p64, a, c = quadratic({"w": (5, 3), "b": (3,)}, seed=2)

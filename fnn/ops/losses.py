@@ -14,6 +14,8 @@ import numbers
 
 import numpy as np
 
+from kernels.softmax_xent import softmax_xent_rows
+
 from .._validate import describe, require_dtype, require_float, require_labels, require_min_ndim, require_shape
 from .activations import _sigmoid
 
@@ -173,29 +175,21 @@ def softmax_cross_entropy_forward(logits, labels, *, ignore_index=-100):
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise ValueError(f"ignore_index is {ignore_index!r}; expected an integer")
 
-    valid = labels != ignore_index
-    out_of_range = valid & ((labels < 0) | (labels >= V))
-    if out_of_range.any():
-        where = tuple(int(i) for i in np.argwhere(out_of_range)[0])
+    z = np.ascontiguousarray(logits.reshape(-1, V))
+    flat_labels = labels.reshape(-1)
+    # One label dtype for the kernel: a compiled specialisation per integer type would cost compile time.
+    kernel_labels = np.ascontiguousarray(flat_labels, dtype=np.int64)
+    grad = np.empty_like(z)
+    # One fused pass per row (kernels.softmax_xent): exp only sees z - max z <= 0.
+    loss_sum, count, bad_row = softmax_xent_rows(z, kernel_labels, ignore_index, grad)
+    if bad_row >= 0:
+        where = tuple(int(i) for i in np.unravel_index(bad_row, labels.shape))
         raise ValueError(
-            f"labels contains {int(labels[where])} at index {where}; expected class indices in "
+            f"labels contains {int(flat_labels[bad_row])} at index {where}; expected class indices in "
             f"[0, V) = [0, {V}) or ignore_index = {ignore_index}"
         )
-
-    z = logits.reshape(-1, V)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    sum_e = e.sum(axis=1, keepdims=True)
-    probs = e / sum_e
-    rows = np.flatnonzero(valid.reshape(-1))
-    cols = labels.reshape(-1)[rows]
-    count = rows.size
-    if count == 0:
-        loss = logits.dtype.type(0)
-    else:
-        log_p = z[rows, cols] - np.log(sum_e[rows, 0])
-        loss = logits.dtype.type(-log_p.sum() / logits.dtype.type(count))
-    return loss, (probs, rows, cols, logits.shape)
+    loss = logits.dtype.type(0) if count == 0 else logits.dtype.type(loss_sum / count)
+    return loss, (grad, count, logits.shape)
 
 
 def softmax_cross_entropy_backward(dloss, cache):
@@ -203,11 +197,8 @@ def softmax_cross_entropy_backward(dloss, cache):
 
     Rows of ignored positions are zero; everything is zero when all are ignored.
     """
-    probs, rows, cols, shape = cache
+    grad, count, shape = cache
     scale = _dloss(dloss)
-    dz = np.zeros_like(probs)
-    if rows.size:
-        dz[rows] = probs[rows]
-        dz[rows, cols] -= 1
-        dz *= probs.dtype.type(scale / rows.size)
-    return dz.reshape(shape)
+    if count == 0:
+        return np.zeros(shape, dtype=grad.dtype)
+    return (grad * grad.dtype.type(scale / count)).reshape(shape)
