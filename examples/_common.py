@@ -26,6 +26,19 @@ def add_dataset_arguments(parser):
                         help="fetch missing dataset files from the public mirror into the data folder")
 
 
+def load_or_explain(load, args, rng):
+    """``load(args, rng)``, or None after telling the user on stderr how to get the data."""
+    import sys
+
+    try:
+        return load(args, rng)
+    except (FileNotFoundError, ConnectionError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        if not args.download:
+            print("(or rerun this example with --data DIR, or with --download)", file=sys.stderr)
+        return None
+
+
 def default_out(example):
     """The default output folder of an example: ``runs/<example>`` under the current folder (git-ignored)."""
     return os.path.join("runs", example)

@@ -252,13 +252,10 @@ def main(argv=None):
     shift_rng = np.random.default_rng([args.seed, 2])  # a separate stream, so augmentation never shifts the batches
 
     start = time.perf_counter()
-    try:
-        (x_all, y_all), (x_test, y_test) = load_images(args, rng)
-    except (FileNotFoundError, ConnectionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        if not args.download:
-            print("(or rerun this example with --data DIR, or with --download)", file=sys.stderr)
+    data = _common.load_or_explain(load_images, args, rng)
+    if data is None:
         return 2
+    (x_all, y_all), (x_test, y_test) = data
     (x_train, y_train), (x_val, y_val) = train_val_split(rng, x_all, y_all, val_fraction=0.1)
     normalize = Normalizer(x_train.mean(dtype=np.float64), x_train.std(dtype=np.float64))
     print(f"{args.kind}: {len(x_train)} train, {len(x_val)} validation, {len(x_test)} test images "

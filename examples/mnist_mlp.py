@@ -160,13 +160,10 @@ def main(argv=None):
     dropout_rng = np.random.default_rng([args.seed, 1])  # a separate stream, so dropout never shifts the batches
 
     start = time.perf_counter()
-    try:
-        (x_all, y_all), (x_test, y_test) = load_flat(args, rng)
-    except (FileNotFoundError, ConnectionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        if not args.download:
-            print("(or rerun this example with --data DIR, or with --download)", file=sys.stderr)
+    data = _common.load_or_explain(load_flat, args, rng)
+    if data is None:
         return 2
+    (x_all, y_all), (x_test, y_test) = data
     (x_train, y_train), (x_val, y_val) = train_val_split(rng, x_all, y_all, val_fraction=0.1)
     print(f"{args.kind}: {len(x_train)} train, {len(x_val)} validation, {len(x_test)} test images "
           f"(loaded in {time.perf_counter() - start:.1f} s)")
