@@ -2,7 +2,8 @@
 
 * cold: a fresh process with an empty Numba cache directory runs every kernel
   path (convolution forward/dx/dw for the specialised and general shapes,
-  pooling fast and general paths, erf) in float32 and float64; the time is
+  pooling fast and general paths, erf, softmax cross-entropy, the
+  optimizers' scaled add) in float32 and float64; the time is
   what a first-ever user pays. Target <= 30 s.
 * warm: a fresh process with that cache present times ``import fnn`` and the
   first LeNet-5 training step (init, forward, backward, SGD). Target <= 1 s.
@@ -26,7 +27,7 @@ EXERCISE_ALL_KERNELS = r"""
 import time
 t0 = time.perf_counter()
 import numpy as np
-from fnn import ops
+from fnn import ops, optim
 for dtype in (np.float32, np.float64):
     rng = np.random.default_rng(0)
     for shape, wshape, kw in [((2, 1, 12, 12), (3, 1, 5, 5), dict(padding=2)),
@@ -41,6 +42,11 @@ for dtype in (np.float32, np.float64):
             out, cache = pool(x, **kw)
             (ops.maxpool2d_backward if pool is ops.maxpool2d_forward else ops.avgpool2d_backward)(np.ones_like(out), cache)
     ops.gelu_forward(x, approximate="none")
+    logits = rng.random((4, 10)).astype(dtype)
+    loss, cache = ops.softmax_cross_entropy_forward(logits, np.arange(4))
+    ops.softmax_cross_entropy_backward(1.0, cache)
+    params = {"w": logits}
+    optim.sgd_update(params, params, optim.sgd_init(params), lr=0.1)
 print(f"ELAPSED {time.perf_counter() - t0:.3f}")
 """
 

@@ -32,7 +32,10 @@ and compares with branch-free selects (a branchy NaN-aware loop runs only
 for row pairs that hold a NaN), and the winner's position is one byte.
 Everything else (average pooling of any shape included) runs the general
 helpers. One ``prange`` kernel per direction picks the helper: every
-``prange`` kernel costs about a second of compile time per dtype.
+``prange`` kernel costs about a second of compile time per dtype. Each is
+built twice from one source: ``pool2d_*`` runs planes on threads,
+``pool2d_*_serial`` one after another (same results, less compile time);
+``fnn.ops.pool`` sends float64 to the serial build.
 
 Floats stay in their dtype: constants come from ``dtype.type(...)`` of the
 arrays involved, never from bare Python float literals, which Numba would
@@ -40,7 +43,8 @@ type as float64 and so promote float32 arithmetic.
 """
 from ._jit import jit, pjit, prange
 
-__all__ = ["MAX_2X2", "MAX", "AVERAGE", "pool2d_forward", "pool2d_backward"]
+__all__ = ["MAX_2X2", "MAX", "AVERAGE", "pool2d_forward", "pool2d_backward", "pool2d_forward_serial",
+           "pool2d_backward_serial"]
 
 
 @jit
@@ -208,28 +212,48 @@ MAX_2X2, MAX, AVERAGE = 0, 1, 2
 """Modes of the two kernels: max over 2x2 windows with stride 2 and no padding, max, mean."""
 
 
-@pjit
-def pool2d_forward(x, out, argmax, window, kh, kw, sh, sw, ph, pw, mode):
-    """x (P, H, W) -> out (P, OH, OW), each plane by the ``mode`` helper.
+def _build_forward(parallel):
+    """pool2d_forward with its planes on threads (``parallel``) or one after another."""
+    planes = prange if parallel else range
 
-    MAX_2X2 records window (P, OH, OW) int8 positions (argmax unused), MAX
-    records argmax (P, OH, OW) int32 flat indices (window unused), AVERAGE
-    records nothing. Stand-ins for unused arguments: window (1, 1, 1);
-    argmax (P, 1, 1), since the general helper takes its plane. One kernel for all three keeps the compile count down:
-    every prange kernel costs about a second of compile time per dtype.
-    """
-    for p in prange(x.shape[0]):
-        if mode == MAX_2X2:
-            _max2x2_forward_plane(x[p], out[p], window[p])
-        else:
-            _general_forward_plane(x[p], out[p], argmax[p], kh, kw, sh, sw, ph, pw, mode == AVERAGE)
+    @(pjit if parallel else jit)
+    def pool2d_forward(x, out, argmax, window, kh, kw, sh, sw, ph, pw, mode):
+        """x (P, H, W) -> out (P, OH, OW), each plane by the ``mode`` helper.
+
+        MAX_2X2 records window (P, OH, OW) int8 positions (argmax unused), MAX
+        records argmax (P, OH, OW) int32 flat indices (window unused), AVERAGE
+        records nothing. Stand-ins for unused arguments: window (1, 1, 1);
+        argmax (P, 1, 1), since the general helper takes its plane. One kernel
+        for all three keeps the compile count down.
+        """
+        for p in planes(x.shape[0]):
+            if mode == MAX_2X2:
+                _max2x2_forward_plane(x[p], out[p], window[p])
+            else:
+                _general_forward_plane(x[p], out[p], argmax[p], kh, kw, sh, sw, ph, pw, mode == AVERAGE)
+
+    return pool2d_forward
 
 
-@pjit
-def pool2d_backward(dout, argmax, window, dx, kh, kw, sh, sw, ph, pw, mode):
-    """dout (P, OH, OW) -> dx (P, H, W), the backward of :func:`pool2d_forward` in the same mode."""
-    for p in prange(dx.shape[0]):
-        if mode == MAX_2X2:
-            _max2x2_backward_plane(dout[p], window[p], dx[p])
-        else:
-            _general_backward_plane(dout[p], argmax[p], dx[p], kh, kw, sh, sw, ph, pw, mode == AVERAGE)
+pool2d_forward = _build_forward(parallel=True)
+pool2d_forward_serial = _build_forward(parallel=False)
+
+
+def _build_backward(parallel):
+    """pool2d_backward with its planes on threads (``parallel``) or one after another."""
+    planes = prange if parallel else range
+
+    @(pjit if parallel else jit)
+    def pool2d_backward(dout, argmax, window, dx, kh, kw, sh, sw, ph, pw, mode):
+        """dout (P, OH, OW) -> dx (P, H, W), the backward of :func:`pool2d_forward` in the same mode."""
+        for p in planes(dx.shape[0]):
+            if mode == MAX_2X2:
+                _max2x2_backward_plane(dout[p], window[p], dx[p])
+            else:
+                _general_backward_plane(dout[p], argmax[p], dx[p], kh, kw, sh, sw, ph, pw, mode == AVERAGE)
+
+    return pool2d_backward
+
+
+pool2d_backward = _build_backward(parallel=True)
+pool2d_backward_serial = _build_backward(parallel=False)

@@ -117,8 +117,8 @@ def tap_tables(C, KH, KW, Wd, dh, dw, count):
     return tap_c, tap_off
 
 
-def kernel_forward(x, w, b, stride, padding, dilation, chunks, group=1):
-    """The forward pass: each sample zero-padded, G samples side by side per plane."""
+def kernel_forward(x, w, b, stride, padding, dilation, chunks, group=1, serial=False):
+    """The forward pass: each sample zero-padded, G samples side by side per plane (``serial``: that build)."""
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
@@ -130,12 +130,13 @@ def kernel_forward(x, w, b, stride, padding, dilation, chunks, group=1):
     out = np.empty((N, F, OH, OW), x.dtype)
     xpad = np.zeros((chunks, C, (Hp + 1) * Wd), x.dtype)
     acc = np.full((chunks, 4, ((OH - 1) * sh + 1) * Wd), np.nan, x.dtype)  # NaN: must be overwritten
-    kc.conv2d_forward_flat(x, zero_extend(w.reshape(F, -1), (F4, J)), zero_extend(b, (F4,)), tap_c, tap_off,
-                           out, xpad, acc, group, Wp, Hp, ph, pw, sh, sw)
+    kernel = kc.conv2d_forward_flat_serial if serial else kc.conv2d_forward_flat
+    kernel(x, zero_extend(w.reshape(F, -1), (F4, J)), zero_extend(b, (F4,)), tap_c, tap_off,
+           out, xpad, acc, group, Wp, Hp, ph, pw, sh, sw)
     return out
 
 
-def kernel_backward(dout, x, w, stride, padding, dilation, chunks, group=1, input_grad=True):
+def kernel_backward(dout, x, w, stride, padding, dilation, chunks, group=1, input_grad=True, serial=False):
     """(dx or None, dw, db) from the backward kernel: dx scattered onto padded planes, dw and db from
     the per-chunk lane sums (one tap reads a plane of ones: db), added in a fixed order."""
     N, C, H, W = x.shape
@@ -149,17 +150,20 @@ def kernel_backward(dout, x, w, stride, padding, dilation, chunks, group=1, inpu
     tap_c, tap_off = tap_tables(C, KH, KW, Wd, dh, dw, J)
     tap_c[CKK] = C
     L = kc.LANES
-    Q = -(-((OH - 1) * sh + 1) * Wd // (kc.FOLD * L)) * (kc.FOLD * L)
-    xpad = np.zeros((chunks, C + 1, (Hp + 1) * Wd + kc.FOLD * L), x.dtype)
+    Q = -(-((OH - 1) * sh + 1) * Wd // kc.Q_STEP) * kc.Q_STEP
+    xpad = np.zeros((chunks, C + 1, (Hp + 1) * Wd + kc.Q_STEP), x.dtype)
     xpad[:, C] = 1
     dflat = np.zeros((chunks, F4, Q), x.dtype)
     lanes = np.full((chunks, F4 // 4, J // 4, 16 * L), np.nan, x.dtype)  # NaN: must be overwritten
     if input_grad:
-        # One (tap, channel) pair per row, four rows per block on distinct planes; padding rows on scratch planes.
-        per_block = 4 if C >= 4 else C
+        # One (tap, channel) pair per row, four consecutive pairs per block: with C >= 4 they are on distinct
+        # channels; with C < 4 slot i writes copy i of its channel's plane (plane i*C + c), which the kernel
+        # adds up. Padding rows go to scratch planes.
+        copies = 1 if C >= 4 else 4
         pairs = [(kh, kw, c) for kh in range(KH) for kw in range(KW) for c in range(C)]
-        blocks = [pairs[i:i + per_block] for i in range(0, len(pairs), per_block)]
-        dx_c = np.array([blk[i][2] if i < len(blk) else C + i for blk in blocks for i in range(4)], np.int64)
+        blocks = [pairs[i:i + 4] for i in range(0, len(pairs), 4)]
+        dx_c = np.array([(i if copies > 1 else 0) * C + blk[i][2] if i < len(blk) else copies * C + i
+                         for blk in blocks for i in range(4)], np.int64)
         dx_off = np.array([blk[i][0] * dh * Wd + blk[i][1] * dw if i < len(blk) else 0
                            for blk in blocks for i in range(4)], np.int64)
         wt = np.zeros((4 * len(blocks), F4), x.dtype)
@@ -167,13 +171,13 @@ def kernel_backward(dout, x, w, stride, padding, dilation, chunks, group=1, inpu
             for i, (kh, kw, c) in enumerate(blk):
                 wt[4 * b + i, :F] = w[:, c, kh, kw]
         dx = np.empty(x.shape, x.dtype)
-        dxpad = np.full((chunks, C + 4, (Hp + 1) * Wd), np.nan, x.dtype)  # NaN: must be overwritten
+        dxpad = np.full((chunks, copies * C + 4, (Hp + 1) * Wd), np.nan, x.dtype)  # NaN: must be overwritten
     else:
         dx_c, dx_off, wt = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), x.dtype)
         dx = np.empty((0, C, H, W), x.dtype)
         dxpad = np.empty((chunks, 4, 0), x.dtype)
-    kc.conv2d_backward_flat(x, dout, lanes, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad,
-                            group, Wp, Hp, ph, pw, sh, sw)
+    kernel = kc.conv2d_backward_flat_serial if serial else kc.conv2d_backward_flat
+    kernel(x, dout, lanes, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad, group, Wp, Hp, ph, pw, sh, sw)
     total = lanes[0].copy()
     for t in range(1, chunks):
         total += lanes[t]
@@ -311,6 +315,23 @@ def test_parallel_weight_grad_is_deterministic_and_equals_serial_to_rounding(dty
         assert rel(a, b) < tol
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_serial_build_matches_parallel_build(dtype):
+    """fnn.ops.conv sends float64 to the serial build: out and dx bitwise equal to the parallel build's, dw and
+    db (summed by the compact helper, in another order) equal to rounding."""
+    shape, stride, padding, dilation, seed = PARALLEL_CASE
+    x, w, b, dout = make_operands(shape, stride, padding, dilation, seed, dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for chunks, group in [(1, 1), (3, 2)]:
+        np.testing.assert_array_equal(kernel_forward(x, w, b, stride, padding, dilation, chunks, group, serial=True),
+                                      kernel_forward(x, w, b, stride, padding, dilation, chunks, group))
+        dx_s, dw_s, db_s = kernel_backward(dout, x, w, stride, padding, dilation, chunks, group, serial=True)
+        dx_p, dw_p, db_p = kernel_backward(dout, x, w, stride, padding, dilation, chunks, group)
+        np.testing.assert_array_equal(dx_s, dx_p)
+        assert rel(dw_s, dw_p) < tol and rel(db_s, db_p) < tol
+        assert rel(dw_s, naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < tol
+
+
 # --------------------------------------------------------------------------
 # The same kernels as plain Python (NUMBA_DISABLE_JIT=1), in a subprocess
 # because Numba reads the flag at import
@@ -336,6 +357,8 @@ for shape, stride, padding, dilation in cases:
                  t.naive_input_grad(dout, w, x.shape, stride, padding, dilation)) < 1e-10
     grad_w, grad_b = t.kernel_weight_grad(dout, x, w.shape, stride, padding, dilation, 1, 2)
     assert t.rel(grad_w, t.naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < 1e-10
+    _, grad_w, _ = t.kernel_backward(dout, x, w, stride, padding, dilation, 2, 1, serial=True)
+    assert t.rel(grad_w, t.naive_weight_grad(dout, x, w.shape, stride, padding, dilation)) < 1e-10
 print("ok")
 """
 
@@ -349,3 +372,31 @@ def test_kernels_run_as_plain_python_with_jit_disabled():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
+
+
+# --------------------------------------------------------------------------
+# The serial and parallel builds are closures; Numba's on-disk cache keys a
+# closure on its captured values, so those must pickle the same in every
+# process (a captured dispatcher does not, and the cache would never hit)
+# --------------------------------------------------------------------------
+
+_CLOSURE_KEY_SCRIPT = """
+import hashlib
+from numba.core.serialize import dumps
+from kernels import conv, pool
+for kernel in (conv.conv2d_forward_flat, conv.conv2d_forward_flat_serial, conv.conv2d_backward_flat,
+               conv.conv2d_backward_flat_serial, pool.pool2d_forward, pool.pool2d_forward_serial,
+               pool.pool2d_backward, pool.pool2d_backward_serial):
+    cells = kernel.py_func.__closure__ or ()
+    print(hashlib.sha256(dumps(tuple(c.cell_contents for c in cells))).hexdigest())
+"""
+
+
+def test_kernel_builds_have_the_same_cache_key_in_every_process():
+    keys = [subprocess.run([sys.executable, "-c", _CLOSURE_KEY_SCRIPT], capture_output=True, text=True,
+                           timeout=300, check=True).stdout.split() for _ in range(2)]
+    assert len(keys[0]) == 8
+    assert keys[0] == keys[1]
+    # The two builds of one kernel share its cache index, so their keys must differ.
+    parallel, serial = keys[0][0::2], keys[0][1::2]
+    assert all(p != s for p, s in zip(parallel, serial))

@@ -258,6 +258,31 @@ def test_avgpool_2x2_matches_naive_loops(P, H, W, dtype, seed):
     check_avgpool(P, H, W, (2, 2, 2, 2, 0, 0), dtype, seed)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", [K.MAX_2X2, K.MAX, K.AVERAGE])
+def test_serial_build_equals_parallel_build_bitwise(dtype, mode):
+    """float64 goes through the serial build in fnn.ops.pool: it must compute exactly what the parallel one does."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 9, 8)).astype(dtype)
+    x[0, 1, 1] = np.nan
+    geometry = (2, 2, 2, 2, 0, 0) if mode == K.MAX_2X2 else (3, 3, 2, 2, 1, 1)
+    OH, OW = out_size(9, 8, *geometry)
+    dout = rng.standard_normal((6, OH, OW)).astype(dtype)
+    results = []
+    for forward, backward in [(K.pool2d_forward, K.pool2d_backward),
+                              (K.pool2d_forward_serial, K.pool2d_backward_serial)]:
+        out = np.full((6, OH, OW), np.nan, dtype)
+        argmax = np.full((6, OH, OW), -1, np.int32) if mode == K.MAX else no_argmax(6)
+        window = np.full((6, OH, OW), -1, np.int8) if mode == K.MAX_2X2 else NO_WINDOW
+        forward(x, out, argmax, window, *geometry, mode)
+        dx = np.full((6, 9, 8), np.nan, dtype)
+        backward(dout, argmax, window, dx, *geometry, mode)
+        results.append((out, argmax, window, dx))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert not np.isnan(results[0][3]).all()  # the backward wrote its planes
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_maxpool_ties_go_to_first_maximum_in_row_major_order(fast):
     # One 2x2 window holding 1, 5 / 5, 0: the top-right 5 (flat index 1) comes first.

@@ -13,6 +13,12 @@ n, oh, ow. The compiled kernels are in ``kernels.conv`` (its docstring has
 the layouts); this module checks arguments, builds the kernels' tap tables,
 keeps their workspaces and adds up the weight gradient's partial sums.
 
+float32 runs the kernels' parallel build; float64, the dtype of the
+gradient checks, runs their serial build (chunks one after another, a
+compact weight-gradient loop: out and dx bitwise the same, dw and db to
+rounding). Each parallel build costs seconds of compile time per dtype, and
+float64 is not where speed matters.
+
 Memory: besides the outputs, per-thread workspaces hold a few padded
 samples, one sample group's gradients and the weight gradient's partial
 sums; nothing grows with output size times kernel size (no im2col).
@@ -32,11 +38,15 @@ __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_output_size"]
 # fewer when N is smaller), so dw does not depend on the thread count.
 WEIGHT_GRAD_CHUNKS = 4
 # Small samples sit side by side in one plane until it holds about this many
-# pixels, so the vector loops run long; bigger planes fall out of L1/L2.
-# Measured on the LeNet layers (2-core AVX-512 VM): the forward pass gains
-# from wider planes than the backward, whose weight-gradient lanes are hot.
+# pixels, so the vector loops run long and per-group costs are amortised.
+# Measured (2-core AVX-512 VM, interleaved): the forward is fastest at 2048
+# on the LeNet layers (wider planes fall out of L1/L2); the backward, whose
+# weight gradient pads each group's q range to Q_STEP and folds its lanes
+# once per group, gains up to 8192 (it picks G by least padded work,
+# _backward_group): conv1 dw 1.05 -> 0.77 ms (G 1 -> 8), conv2 2.08 ->
+# 1.65 ms (G 4 -> 16), N64 C32 28x28 3x3 76 -> 52 ms (G 1 -> 8).
 _PLANE_PIXELS_FORWARD = 2048
-_PLANE_PIXELS = 1024
+_PLANE_PIXELS = 8192
 _MAX_WORKSPACES = 32
 _workspaces = threading.local()
 
@@ -161,16 +171,18 @@ _TAP_TABLES = {}
 def _input_grad_tables(w, Wd, dh, dw):
     """Rows (tap, channel) of the input-gradient scatter, in blocks of four rows on distinct planes.
 
-    Returns (plane (R,), offset (R,), weights (R, F4)): row r adds
+    Returns (plane (R,), offset (R,), weights (R, F4), copies K): row r adds
     weights[r, f] * d[f, q] to plane[r] at q + offset[r]; the weights of pair
-    (kh, kw, c) are w[:, c, kh, kw]. With C >= 4 the channels are split into
-    groups of 4 to 7; each group's pairs run tap by tap, channels inside, and
-    the groups follow one another, so any four consecutive pairs are on
-    distinct planes (no padding but at the very end) while the planes being
-    updated stay few (they stay in L1). With C < 4 each tap's pairs fill a
-    block alone. Padding rows have zero weights and point at scratch planes
-    C, C + 1, ... (one per slot, so no two rows of a block overlap and LLVM's
-    alias checks let it vectorise).
+    (kh, kw, c) are w[:, c, kh, kw]. With C >= 4 (K = 1) the channels are
+    split into groups of 4 to 7; each group's pairs run tap by tap, channels
+    inside, and the groups follow one another, so any four consecutive pairs
+    are on distinct planes (no padding but at the very end) while the planes
+    being updated stay few (they stay in L1). With C < 4 the pairs run tap by
+    tap, four to a block, and slot i of a block writes copy i of its
+    channel's plane (plane i*C + c, K = 4 copies the kernel adds up when it
+    crops), so no block wastes slots on padding. Padding rows have zero
+    weights and point at scratch planes K*C, K*C + 1, ... (one per slot, so
+    no two rows of a block overlap and LLVM's alias checks let it vectorise).
     """
     F, C, KH, KW = w.shape
     key = (C, KH, KW, Wd, dh, dw)
@@ -178,23 +190,27 @@ def _input_grad_tables(w, Wd, dh, dw):
     if layout is None:
         taps = [(kh, kw) for kh in range(KH) for kw in range(KW)]
         if C >= 4:
+            copies = 1
             n_groups = C // 4
             sizes = [4 + (C % 4 + g) // n_groups for g in range(n_groups)]  # C % 4 spread over the groups
             starts = np.cumsum([0] + sizes[:-1])
             pairs = [t + (c,) for c0, size in zip(starts, sizes) for t in taps for c in range(c0, c0 + size)]
-            blocks = [pairs[i:i + 4] for i in range(0, len(pairs), 4)]
         else:
-            blocks = [[t + (c,) for c in range(C)] for t in taps]
-        plane = np.array([blk[i][2] if i < len(blk) else C + i for blk in blocks for i in range(4)], np.int64)
+            copies = 4
+            pairs = [t + (c,) for t in taps for c in range(C)]
+        blocks = [pairs[i:i + 4] for i in range(0, len(pairs), 4)]
+        scratch = copies * C
+        plane = np.array([(i if copies > 1 else 0) * C + blk[i][2] if i < len(blk) else scratch + i
+                          for blk in blocks for i in range(4)], np.int64)
         offset = np.array([blk[i][0] * dh * Wd + blk[i][1] * dw if i < len(blk) else 0
                            for blk in blocks for i in range(4)], np.int64)
         real = [(4 * b + i,) + blk[i] for b, blk in enumerate(blocks) for i in range(len(blk))]
         rows, kh, kw, c = (np.array(v, np.int64) for v in zip(*real))
-        layout = _PAIR_TABLES[key] = (plane, offset, rows, c, kh, kw)
-    plane, offset, rows, c, kh, kw = layout
+        layout = _PAIR_TABLES[key] = (plane, offset, rows, c, kh, kw, copies)
+    plane, offset, rows, c, kh, kw, copies = layout
     weights = np.zeros((plane.shape[0], _round4(F)), w.dtype)
     weights[rows, :F] = w[:, c, kh, kw].T
-    return plane, offset, weights
+    return plane, offset, weights, copies
 
 
 _PAIR_TABLES = {}
@@ -224,7 +240,8 @@ def _forward_into(out, x, w, b, geometry, parallel):
     # Hp rows of G samples side by side, and a spare row that the garbage columns of the last row read.
     xpad = _workspace("conv.xpad", (chunks, C, (Hp + 1) * Wd), x.dtype, (H, W, ph, pw, G))
     acc = _workspace("conv.acc", (chunks, 4, ((OH - 1) * sh + 1) * Wd), x.dtype)
-    _k.conv2d_forward_flat(x, wg, b4, tap_c, tap_off, out, xpad, acc, G, Wp, Hp, ph, pw, sh, sw)
+    kernel = _k.conv2d_forward_flat if x.dtype == np.float32 else _k.conv2d_forward_flat_serial
+    kernel(x, wg, b4, tap_c, tap_off, out, xpad, acc, G, Wp, Hp, ph, pw, sh, sw)
 
 
 def conv2d_backward(dout, cache):
@@ -243,6 +260,21 @@ def conv2d_backward(dout, cache):
     return _backward(dout, x, w, geometry, chunks, input_grad)
 
 
+def _backward_group(per_chunk, slot_pixels, slot_q):
+    """Samples per plane G for the backward: least padded weight-gradient work, then the largest G.
+
+    A group of G samples sweeps q over G*slot_q values rounded up to Q_STEP,
+    so the chunk's work is ceil(per_chunk / G) such sweeps; each group also
+    pays a fixed cost (lanes folded, planes zeroed), hence ties go to the
+    larger G. G is capped so a plane holds at most about _PLANE_PIXELS
+    pixels (or one sample).
+    """
+    G_max = max(1, min(per_chunk, _PLANE_PIXELS // slot_pixels))
+    step = _k.Q_STEP
+    cost = [-(-per_chunk // G) * -(-G * slot_q // step) for G in range(1, G_max + 1)]
+    return G_max - cost[::-1].index(min(cost))
+
+
 def _backward(dout, x, w, geometry, chunks, input_grad):
     """(dx or None, dw, db) in one pass over the batch; dw and db from per-chunk partial sums added in chunk order.
 
@@ -259,30 +291,28 @@ def _backward(dout, x, w, geometry, chunks, input_grad):
     F4, CKK = _round4(F), C * KH * KW
     J = _round4(CKK + 1)
     # Fixed by the geometry and N alone (never the thread count): the lanes' order of summation depends on it.
-    per_chunk = -(-N // chunks)
-    G_max = max(1, _PLANE_PIXELS // (Hp * Wp))
-    G = -(-per_chunk // -(-per_chunk // G_max))  # as even as possible: no group mostly empty
+    G = _backward_group(-(-N // chunks), Hp * Wp, ((OH - 1) * sh + 1) * Wp)
     Wd = G * Wp
     tap_c, tap_off = _taps(C, KH, KW, Wd, dh, dw, J)
     tap_c = tap_c.copy()
     tap_c[CKK] = C
-    lanes2 = _k.FOLD * _k.LANES
-    Q = -(-((OH - 1) * sh + 1) * Wd // lanes2) * lanes2
+    step = _k.Q_STEP
+    Q = -(-((OH - 1) * sh + 1) * Wd // step) * step
     # Where data lands (and so which entries stay zero) is fixed by the geometry and G: both are in the keys.
-    xpad = _workspace("conv.xpad_bwd", (chunks, C + 1, (Hp + 1) * Wd + lanes2), x.dtype, (H, W, ph, pw, G))
+    xpad = _workspace("conv.xpad_bwd", (chunks, C + 1, (Hp + 1) * Wd + step), x.dtype, (H, W, ph, pw, G))
     xpad[:, C] = 1
     dflat = _workspace("conv.dflat", (chunks, F4, Q), x.dtype, (OH, OW, Wp, sh, sw, G))
     lanes = _workspace("conv.lanes", (chunks, F4 // 4, J // 4, 16 * _k.LANES), x.dtype)
     if input_grad:
-        dx_c, dx_off, wt = _input_grad_tables(w, Wd, dh, dw)
+        dx_c, dx_off, wt, copies = _input_grad_tables(w, Wd, dh, dw)
         dx = np.empty(x.shape, x.dtype)
-        dxpad = _workspace("conv.dxpad", (chunks, C + 4, (Hp + 1) * Wd), x.dtype)
+        dxpad = _workspace("conv.dxpad", (chunks, copies * C + 4, (Hp + 1) * Wd), x.dtype)
     else:
         dx_c, dx_off, wt = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), w.dtype)
         dx = np.empty((0,) + x.shape[1:], x.dtype)
         dxpad = np.empty((chunks, 4, 0), x.dtype)
-    _k.conv2d_backward_flat(x, dout, lanes, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad,
-                            G, Wp, Hp, ph, pw, sh, sw)
+    kernel = _k.conv2d_backward_flat if x.dtype == np.float32 else _k.conv2d_backward_flat_serial
+    kernel(x, dout, lanes, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad, G, Wp, Hp, ph, pw, sh, sw)
     total = lanes[0].copy()
     for t in range(1, chunks):
         total += lanes[t]

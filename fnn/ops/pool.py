@@ -12,7 +12,9 @@ every window is divided by kh*kw (``count_include_pad=True``). Max pooling
 breaks ties by taking the first maximum in row-major window order, and routes
 each gradient to that one cell. The loops are Numba kernels in
 ``kernels.pool``; max pooling over 2x2 windows with stride 2 and no padding
-takes a faster path.
+takes a faster path. float32 runs the kernels' parallel build, float64 (the
+gradient checks' dtype) their serial build: identical results, less compile
+time.
 """
 import numpy as np
 
@@ -73,6 +75,15 @@ def _geometry(x, kernel_size, stride, padding):
     return kh, kw, sh, sw, ph, pw, OH, OW
 
 
+def _forward_kernel(dtype):
+    """The parallel build for float32; float64 (gradient checks) takes the serial one, which compiles faster."""
+    return _kernels.pool2d_forward if dtype == np.float32 else _kernels.pool2d_forward_serial
+
+
+def _backward_kernel(dtype):
+    return _kernels.pool2d_backward if dtype == np.float32 else _kernels.pool2d_backward_serial
+
+
 def _is_2x2_stride_2(kh, kw, sh, sw, ph, pw):
     return kh == kw == sh == sw == 2 and ph == pw == 0
 
@@ -103,10 +114,10 @@ def maxpool2d_forward(x, *, kernel_size=2, stride=None, padding=0):
     if _is_2x2_stride_2(*geometry):
         # Position 0..3 within the window: a quarter of the memory of flat indices.
         argmax = np.empty((N * C, OH, OW), dtype=np.int8)
-        _kernels.pool2d_forward(planes, out, _no_argmax(N * C), argmax, *geometry, _kernels.MAX_2X2)
+        _forward_kernel(x.dtype)(planes, out, _no_argmax(N * C), argmax, *geometry, _kernels.MAX_2X2)
     else:
         argmax = np.empty((N * C, OH, OW), dtype=np.int32)
-        _kernels.pool2d_forward(planes, out, argmax, _NO_WINDOW, *geometry, _kernels.MAX)
+        _forward_kernel(x.dtype)(planes, out, argmax, _NO_WINDOW, *geometry, _kernels.MAX)
     return out.reshape(N, C, OH, OW), (argmax, x.shape, x.dtype, geometry)
 
 
@@ -123,9 +134,9 @@ def maxpool2d_backward(dout, cache):
     dx = np.empty((N * C, H, W), dtype=dtype)
     g = dout.reshape(argmax.shape)
     if argmax.dtype == np.int8:  # window positions of the 2x2 / stride 2 path
-        _kernels.pool2d_backward(g, _no_argmax(N * C), argmax, dx, *geometry, _kernels.MAX_2X2)
+        _backward_kernel(dtype)(g, _no_argmax(N * C), argmax, dx, *geometry, _kernels.MAX_2X2)
     else:
-        _kernels.pool2d_backward(g, argmax, _NO_WINDOW, dx, *geometry, _kernels.MAX)
+        _backward_kernel(dtype)(g, argmax, _NO_WINDOW, dx, *geometry, _kernels.MAX)
     return dx.reshape(x_shape)
 
 
@@ -141,7 +152,7 @@ def avgpool2d_forward(x, *, kernel_size=2, stride=None, padding=0):
     planes = np.ascontiguousarray(x).reshape(N * C, H, W)
     out = np.empty((N * C, OH, OW), dtype=x.dtype)
     geometry = (kh, kw, sh, sw, ph, pw)
-    _kernels.pool2d_forward(planes, out, _no_argmax(N * C), _NO_WINDOW, *geometry, _kernels.AVERAGE)
+    _forward_kernel(x.dtype)(planes, out, _no_argmax(N * C), _NO_WINDOW, *geometry, _kernels.AVERAGE)
     return out.reshape(N, C, OH, OW), (x.shape, x.dtype, geometry, (OH, OW))
 
 
@@ -157,5 +168,5 @@ def avgpool2d_backward(dout, cache):
     dout = _check_dout(dout, (N, C, OH, OW), dtype)
     dx = np.empty((N * C, H, W), dtype=dtype)
     g = dout.reshape(N * C, OH, OW)
-    _kernels.pool2d_backward(g, _no_argmax(N * C), _NO_WINDOW, dx, *geometry, _kernels.AVERAGE)
+    _backward_kernel(dtype)(g, _no_argmax(N * C), _NO_WINDOW, dx, *geometry, _kernels.AVERAGE)
     return dx.reshape(x_shape)
