@@ -123,8 +123,16 @@ def _zeros_like(params):
     return {key: np.zeros_like(p) for key, p in params.items()}
 
 
+# Below this many elements a kernel call costs more than NumPy's second pass.
+_FUSED_MIN_SIZE = 4096
+
+
 def _plus_scaled(y, alpha, x):
-    """A fresh C-ordered array y + alpha * x, in one pass (kernels.elementwise)."""
+    """A fresh C-ordered array y + alpha * x; one pass (kernels.elementwise) for large arrays."""
+    if y.size < _FUSED_MIN_SIZE:
+        out = np.multiply(x, alpha, order="C")
+        out += y
+        return out
     out = np.empty(y.shape, dtype=y.dtype)
     scaled_add_into(y.dtype.type(alpha), np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1),
                     out.reshape(-1))

@@ -44,6 +44,18 @@ def test_elementwise_gradients_match_central_differences(name, forward, backward
     assert errors[0] < 1e-6, (name, errors)
 
 
+@pytest.mark.parametrize("name, forward, backward", ELEMENTWISE, ids=IDS)
+def test_strided_views_give_the_results_of_their_copies(name, forward, backward):
+    """Kernel-backed activations (relu, gelu) flatten their inputs: transposed and strided views must work."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 5, 4)).astype(np.float32).transpose(2, 0, 1)[:, ::2]
+    dout = rng.standard_normal((4, 5, 9)).astype(np.float32)[:, :, ::3].transpose(0, 2, 1)
+    out, cache = forward(x)
+    out_copy, cache_copy = forward(x.copy())
+    np.testing.assert_array_equal(out, out_copy)
+    np.testing.assert_array_equal(backward(dout, cache), backward(dout.copy(), cache_copy))
+
+
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), seed=seeds, data=st.data())
 def test_softmax_gradient_matches_central_differences(shape, seed, data):
     ndim = len(shape)

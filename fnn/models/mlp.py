@@ -4,6 +4,7 @@ Parameters live in a flat dict: ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ...,
 ``denseL.w`` (H_{L-1}, M), ``denseL.b`` (M,). The last layer outputs logits;
 :func:`loss_and_grad` applies softmax cross-entropy to them.
 """
+import functools
 import re
 
 import numpy as np
@@ -42,9 +43,16 @@ def init(rng, sizes, *, weight_init="he_normal", dtype=np.float32):
 
 def num_layers(params):
     """How many dense layers ``params`` holds (checked to be numbered 1..L)."""
-    found = sorted(int(m.group(1)) for k in params if (m := _WEIGHT_KEY.fullmatch(k)))
+    return _num_layers(tuple(params))
+
+
+@functools.lru_cache(maxsize=64)
+def _num_layers(keys):
+    # Cached by the key tuple: the same parameter layout arrives every step.
+    found = sorted(int(m.group(1)) for k in keys if isinstance(k, str) and (m := _WEIGHT_KEY.fullmatch(k)))
     if not found or found != list(range(1, len(found) + 1)):
-        raise ValueError(f"params has keys {sorted(params)}; expected dense1.w, dense1.b, ..., denseL.w, denseL.b")
+        raise ValueError(f"params has keys {sorted(keys, key=str)}; expected dense1.w, dense1.b, ..., "
+                         "denseL.w, denseL.b")
     return len(found)
 
 

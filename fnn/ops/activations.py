@@ -14,6 +14,9 @@ import numbers
 
 import numpy as np
 
+from kernels.relu import relu_backward_into, relu_forward_into
+from kernels.special import erf_into
+
 from .._validate import require_dtype, require_float, require_min_ndim, require_shape
 
 __all__ = [
@@ -29,6 +32,8 @@ __all__ = [
 
 
 def _check_dout(dout, shape, dtype):
+    if isinstance(dout, np.ndarray) and dout.dtype == dtype and dout.shape == shape:
+        return  # the common case, without three calls
     require_float("dout", dout)
     require_shape("dout", dout, shape, "x.shape")
     require_dtype("dout", dout, dtype, "x")
@@ -37,9 +42,6 @@ def _check_dout(dout, shape, dtype):
 def _erf(x):
     """x (...) float32/float64 -> erf(x) (...) in x's dtype, via the Numba kernel."""
     require_float("x", x)
-    # Imported here so that importing fnn.ops loads Numba only when a compiled op is first used.
-    from kernels.special import erf_into
-
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(flat)
     erf_into(flat, out)
@@ -110,18 +112,22 @@ def tanh_backward(dout, cache):
 # -- relu, leaky relu ----------------------------------------------------------
 
 def relu_forward(x):
-    """x (...) -> out (...) = max(x, 0). The cache is the boolean mask x > 0."""
+    """x (...) -> out (...) = max(x, 0) (a NaN stays NaN). The cache is the boolean mask x > 0."""
     require_float("x", x)
-    # maximum, unlike where(mask, x, 0), lets a NaN in x show up in out.
-    return np.maximum(x, 0), (x > 0, x.dtype)
+    # One pass in a kernel: NumPy's maximum and comparison are two, and maximum's is a scalar loop.
+    out = np.empty(x.shape, dtype=x.dtype)
+    mask = np.empty(x.shape, dtype=bool)
+    relu_forward_into(np.ascontiguousarray(x).reshape(-1), out.reshape(-1), mask.reshape(-1))
+    return out, (mask, x.dtype)
 
 
 def relu_backward(dout, cache):
     """dout (...) -> dx (...) = dout where x > 0 else 0 (subgradient 0 at x = 0)."""
     mask, dtype = cache
     _check_dout(dout, mask.shape, dtype)
-    # A bool mask multiplies in dout's dtype and runs ~6x faster than np.where here.
-    return dout * mask
+    dx = np.empty(mask.shape, dtype=dtype)
+    relu_backward_into(np.ascontiguousarray(dout).reshape(-1), mask.reshape(-1), dx.reshape(-1))
+    return dx
 
 
 def _require_slope(slope):
