@@ -4,7 +4,16 @@ One step = forward, softmax cross-entropy, backward, SGD update. Run:
 
     python benchmarks/bench_mlp.py [--rounds 300] [--dtype float32]
 """
-import _harness  # noqa: F401  (must come before numpy: fixes BLAS threads)
+import os
+
+# The MLP step is all matrix products and no Numba parallel kernel: two BLAS
+# threads that sleep as soon as they are idle measured a few percent faster
+# than one (and, unlike spinning ones, leave PyTorch's turn alone). Override
+# with FNN_BENCH_BLAS_THREADS=1 / OPENBLAS_THREAD_TIMEOUT=28 to compare.
+os.environ.setdefault("FNN_BENCH_BLAS_THREADS", "2")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import _harness  # noqa: E402,F401  (must come before numpy: fixes BLAS threads)
 
 import argparse  # noqa: E402
 
