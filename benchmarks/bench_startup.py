@@ -2,7 +2,7 @@
 
 * cold: a fresh process with an empty Numba cache directory runs every kernel
   path (convolution forward/dx/dw for the specialised and general shapes,
-  pooling fast and general paths, erf, softmax cross-entropy, the
+  pooling fast and general paths, erf, ReLU, softmax cross-entropy, the
   optimizers' scaled add) in float32 and float64; the time is
   what a first-ever user pays. Target <= 30 s.
 * warm: a fresh process with that cache present times ``import fnn`` and the
@@ -45,7 +45,9 @@ for dtype in (np.float32, np.float64):
     logits = rng.random((4, 10)).astype(dtype)
     loss, cache = ops.softmax_cross_entropy_forward(logits, np.arange(4))
     ops.softmax_cross_entropy_backward(1.0, cache)
-    params = {"w": logits}
+    out, cache = ops.relu_forward(x)
+    ops.relu_backward(np.ones_like(out), cache)
+    params = {"w": rng.random((80, 64)).astype(dtype)}  # large enough for the fused update kernel
     optim.sgd_update(params, params, optim.sgd_init(params), lr=0.1)
 print(f"ELAPSED {time.perf_counter() - t0:.3f}")
 """
