@@ -1,6 +1,6 @@
 """Train LeNet-5 on MNIST (>= 99% test accuracy), then show that convolutions tolerate shifted digits.
 
-    python examples/mnist_cnn.py                          # MNIST, ~99.2% test accuracy in about 6 minutes on 2 cores
+    python examples/mnist_cnn.py                          # MNIST, ~99.2% test accuracy in about 2 minutes on 2 cores
     python examples/mnist_cnn.py --augment 0              # no shifted training digits (about 98.8%)
     python examples/mnist_cnn.py --limit 5000 --epochs 2  # a quick smoke run
     python examples/predict_digit.py --image my_digit.png # then classify your own drawing
@@ -34,20 +34,14 @@ import time
 import numpy as np
 
 from fnn import checkpoint, metrics, optim
-from fnn.data import load_mnist, random_shifts, shift_images, train_val_split
+from fnn.data import CLASS_NAMES, random_shifts, shift_images, train_val_split
 from fnn.models import cnn, mlp
 from fnn.ops import softmax_cross_entropy_forward
 from fnn.train import fit
 
-CLASS_NAMES = {
-    "mnist": [str(digit) for digit in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
-}
 CONFIG = cnn.LENET5
 MLP_SIZES = [28 * 28, 128, 64, 10]
 MLP_ACTIVATION = "relu"
-MIN_LIMIT = 20
 EVAL_BATCH = 1000
 MAX_GRID = 40
 
@@ -68,8 +62,7 @@ def build_parser():
                              "axis, a new draw every batch; 0 turns it off (default: %(default)s)")
     parser.add_argument("--patience", type=_common.positive_int, default=4,
                         help="early stopping: epochs without a better validation loss (default: %(default)s)")
-    parser.add_argument("--limit", type=_common.positive_int, default=None,
-                        help="train on a random subset of this many training images (quick runs)")
+    _common.add_limit_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument("--out", default=None, help="output folder (default: runs/mnist_cnn, or "
                                                     "runs/mnist_cnn/fashion-mnist for --kind fashion-mnist)")
@@ -87,15 +80,12 @@ def build_parser():
 
 def load_images(args, rng):
     """((x_train (N, 1, 28, 28) float32 in [0, 1], y_train (N,) int64), (x_test, y_test)); raises FileNotFoundError."""
-    (x_train, y_train), (x_test, y_test) = load_mnist(args.data, kind=args.kind, download=args.download)
-    if args.limit is not None and args.limit < len(x_train):
-        keep = np.sort(rng.choice(len(x_train), size=args.limit, replace=False))
-        x_train, y_train = x_train[keep], y_train[keep]
+    (x_train, y_train), (x_test, y_test) = _common.load_mnist_subset(args, rng)
 
     def nchw(images):
         return images[:, None, :, :].astype(np.float32) / np.float32(255)
 
-    return (nchw(x_train), y_train.astype(np.int64)), (nchw(x_test), y_test.astype(np.int64))
+    return (nchw(x_train), y_train), (nchw(x_test), y_test)
 
 
 class Normalizer:
@@ -125,25 +115,6 @@ def cnn_predict(params, x, *, normalize):
 def cnn_eval_loss(params, x, y, *, normalize):
     logits, _ = cnn.forward(params, normalize(x), config=CONFIG)
     return softmax_cross_entropy_forward(logits, y)[0]
-
-
-def plot_loss_curve(history, path, title):
-    plt = _common.pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = history["epoch"]
-    ax_loss.plot(epochs, history["train_loss"], "o-", label="train (running mean over the epoch)")
-    ax_loss.plot(epochs, history["val_loss"], "o-", label="validation")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
-    ax_acc.plot(epochs, history["train_acc"], "o-", label="train (subset)")
-    ax_acc.plot(epochs, history["val_acc"], "o-", label="validation")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-        if history["best_epoch"] is not None:
-            ax.axvline(history["best_epoch"], color="grey", linestyle="--", linewidth=1)
-    fig.suptitle(title)
-    _common.save_figure(fig, path)
 
 
 def plot_misclassified(x, y_true, y_pred, names, path):
@@ -240,8 +211,7 @@ def shift_report(args, cnn_params, normalize, x_train, y_train, x_test, y_test, 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.limit is not None and args.limit < MIN_LIMIT:
-        parser.error(f"--limit is {args.limit}; expected >= {MIN_LIMIT} so the 10% validation split is not empty")
+    _common.check_limit(parser, args)
     if args.augment < 0 or args.augment >= 14:
         parser.error(f"--augment is {args.augment}; expected a shift in pixels from 0 to 13")
     default_out = _common.default_out("mnist_cnn")
@@ -292,13 +262,15 @@ def main(argv=None):
         "model": "fnn.models.cnn", "config": dataclasses.asdict(CONFIG),
         "normalization": {"mean": normalize.mean, "std": normalize.std},
         "input": "(N, 1, 28, 28) float32: (pixels / 255 - mean) / std, digits bright on black, centred by mass",
-        "dataset": args.kind, "class_names": names, "test_accuracy": test_acc,
+        "dataset": args.kind, "class_names": list(names), "test_accuracy": test_acc,
         "best_epoch": history["best_epoch"], "epochs_run": epochs_run, "optimizer": "adam", "lr": args.lr,
         "batch_size": args.batch_size, "augment": args.augment, "seed": args.seed,
         "train_examples": int(len(x_train)),
     })
     print(f"saved {ckpt_path}")
-    plot_loss_curve(history, os.path.join(out, "loss_curve.png"), f"{args.kind} LeNet-5: test accuracy {test_acc:.4f}")
+    _common.plot_training_curves(history, os.path.join(out, "loss_curve.png"),
+                                 f"{args.kind} LeNet-5: test accuracy {test_acc:.4f}",
+                                 train_loss_label="train (running mean over the epoch)", log_loss=True)
     plot_misclassified(x_test, y_test, y_pred, names, os.path.join(out, "misclassified.png"))
     print(f"test accuracy: {test_acc:.4f} ({int(np.sum(y_pred == y_test))}/{len(y_test)})")
 

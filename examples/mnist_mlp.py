@@ -19,20 +19,14 @@ import time
 import numpy as np
 
 from fnn import checkpoint, metrics, optim
-from fnn.data import load_mnist, train_val_split
+from fnn.data import CLASS_NAMES, train_val_split
 from fnn.models import mlp
 from fnn.ops import softmax_cross_entropy_forward
 from fnn.train import fit
 
-CLASS_NAMES = {
-    "mnist": [str(digit) for digit in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
-}
 INPUT_SIZE = 28 * 28
 NUM_CLASSES = 10
 ACTIVATION = "relu"
-MIN_LIMIT = 20
 
 
 def build_parser():
@@ -53,8 +47,7 @@ def build_parser():
     parser.add_argument("--hidden", default="128,64", help="hidden layer sizes, comma-separated (default: %(default)s)")
     parser.add_argument("--patience", type=_common.positive_int, default=6,
                         help="early stopping: epochs without a better validation loss (default: %(default)s)")
-    parser.add_argument("--limit", type=_common.positive_int, default=None,
-                        help="train on a random subset of this many training images (quick runs)")
+    _common.add_limit_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument("--out", default=None, help="output folder (default: runs/mnist_mlp/<kind>)")
     return parser
@@ -72,16 +65,13 @@ def parse_hidden(text):
 
 def load_flat(args, rng):
     """((x_train (N, 784) float32 in [0, 1], y_train (N,) int64), (x_test, y_test)); raises FileNotFoundError."""
-    (x_train, y_train), (x_test, y_test) = load_mnist(args.data, kind=args.kind, download=args.download)
-    if args.limit is not None and args.limit < len(x_train):
-        keep = np.sort(rng.choice(len(x_train), size=args.limit, replace=False))
-        x_train, y_train = x_train[keep], y_train[keep]
+    (x_train, y_train), (x_test, y_test) = _common.load_mnist_subset(args, rng)
 
     def flat(images):
         # Scaling by a float32 keeps the pixels float32 (a Python 255.0 would too under NEP 50).
         return images.reshape(len(images), INPUT_SIZE).astype(np.float32) / np.float32(255)
 
-    return (flat(x_train), y_train.astype(np.int64)), (flat(x_test), y_test.astype(np.int64))
+    return (flat(x_train), y_train), (flat(x_test), y_test)
 
 
 DEFAULT_LR = {"adam": 1e-3, "momentum": 0.05}
@@ -127,25 +117,6 @@ def print_precision_recall(y_true, y_pred, names):
     print(f"{'macro avg':<15}{precision.mean():>10.4f}{recall.mean():>10.4f}{f1.mean():>10.4f}{support.sum():>10}")
 
 
-def plot_curves(history, path, title):
-    plt = _common.pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = history["epoch"]
-    ax_loss.plot(epochs, history["train_loss"], "o-", label="train (running, with dropout)")
-    ax_loss.plot(epochs, history["val_loss"], "o-", label="validation")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    ax_acc.plot(epochs, history["train_acc"], "o-", label="train (subset)")
-    ax_acc.plot(epochs, history["val_acc"], "o-", label="validation")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-        if history["best_epoch"] is not None:
-            ax.axvline(history["best_epoch"], color="grey", linestyle="--", linewidth=1)
-    fig.suptitle(title)
-    _common.save_figure(fig, path)
-
-
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -153,8 +124,7 @@ def main(argv=None):
         hidden = parse_hidden(args.hidden)
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
-    if args.limit is not None and args.limit < MIN_LIMIT:
-        parser.error(f"--limit is {args.limit}; expected >= {MIN_LIMIT} so the 10% validation split is not empty")
+    _common.check_limit(parser, args)
     out = _common.make_out_dir(args.out or os.path.join(_common.default_out("mnist_mlp"), args.kind))
     rng = np.random.default_rng(args.seed)
     dropout_rng = np.random.default_rng([args.seed, 1])  # a separate stream, so dropout never shifts the batches
@@ -208,8 +178,9 @@ def main(argv=None):
         "train_examples": int(len(x_train)),
     })
     print(f"saved {ckpt_path}")
-    plot_curves(history, os.path.join(out, "curves.png"),
-                f"{args.kind} {'-'.join(map(str, sizes))} MLP: test accuracy {test_acc:.4f}")
+    _common.plot_training_curves(history, os.path.join(out, "curves.png"),
+                                 f"{args.kind} {'-'.join(map(str, sizes))} MLP: test accuracy {test_acc:.4f}",
+                                 train_loss_label="train (running, with dropout)")
     print(f"total wall time {time.perf_counter() - start:.1f} s")
     print(f"test accuracy: {test_acc:.4f} ({int(np.sum(y_pred == y_test))}/{len(y_test)})")
     return 0

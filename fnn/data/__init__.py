@@ -7,7 +7,7 @@
 * :mod:`fnn.data.images` - grayscale image files, MNIST-style digit preprocessing, shifts, test pictures.
 """
 from .batching import minibatches, one_hot, standardize, standardize_fit, train_val_split
-from .datasets import DATASET_KINDS, MNIST_FILES, default_data_root, fetch_url, find_dataset, load_mnist
+from .datasets import CLASS_NAMES, DATASET_KINDS, MNIST_FILES, default_data_root, fetch_url, find_dataset, load_mnist
 from .idx import read_idx, read_idx_header
 from .images import (
     is_dark_on_light,
@@ -33,7 +33,7 @@ from .synthetic import (
 
 __all__ = [
     "read_idx", "read_idx_header",
-    "load_mnist", "find_dataset", "default_data_root", "fetch_url", "DATASET_KINDS", "MNIST_FILES",
+    "load_mnist", "find_dataset", "default_data_root", "fetch_url", "DATASET_KINDS", "CLASS_NAMES", "MNIST_FILES",
     "minibatches", "train_val_split", "standardize_fit", "standardize", "one_hot",
     "make_spiral", "make_gates", "make_houses", "write_csv", "read_csv",
     "GATES", "HOUSE_FEATURES", "HOUSE_TRUE_COEFFICIENTS",

@@ -22,9 +22,16 @@ import urllib.request
 from .._atomic import write_atomically
 from .idx import read_idx, read_idx_header
 
-__all__ = ["load_mnist", "find_dataset", "default_data_root", "fetch_url", "DATASET_KINDS", "MNIST_FILES"]
+__all__ = ["load_mnist", "find_dataset", "default_data_root", "fetch_url", "DATASET_KINDS", "CLASS_NAMES",
+           "MNIST_FILES"]
 
 DATASET_KINDS = ("mnist", "fashion-mnist")
+CLASS_NAMES = {
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
+"""Label i of each dataset kind names CLASS_NAMES[kind][i]."""
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
