@@ -128,6 +128,46 @@ def report(title, times, *, reference=None, target=None):
     return ratios
 
 
+def fnn_sgd_step(loss_and_grad, params, x, y, *, lr):
+    """One fnn training step as a no-argument callable: ``loss_and_grad``, then an SGD update.
+
+    The new params and optimizer state carry over to the next call, as in a
+    training loop (the update is pure, so each call allocates fresh arrays).
+    """
+    from fnn import optim
+
+    state = {"params": params, "opt": optim.sgd_init(params)}
+
+    def step():
+        _, grads = loss_and_grad(state["params"], x, y)
+        state["params"], state["opt"] = optim.sgd_update(state["params"], grads, state["opt"], lr=lr)
+
+    return step
+
+
+def torch_sgd_step(torch, model, x, y, *, lr):
+    """The same step in PyTorch eager: cross-entropy of ``model`` on (x, y), backward, ``torch.optim.SGD``."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(tx), ty)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def report_step_ratio(title, times, *, target):
+    """Report a training step: fnn relative to torch (the denominator) when torch ran, plus a summary line."""
+    if "torch" not in times:
+        report(title, times)
+        return
+    ratios = report(title, {"torch": times["torch"], "fnn": times["fnn"]}, reference="torch", target=target)
+    print(f"\nfnn/torch = {ratios['fnn']:.2f} (target <= {target})")
+
+
 def python_tag():
     return f"{sys.implementation.name}-{platform.python_version()}"
 

@@ -16,20 +16,9 @@ import argparse  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from fnn import optim  # noqa: E402
 from fnn.models import cnn  # noqa: E402
 
 LR = 0.01
-
-
-def fnn_step_fn(params, x, y):
-    state = {"params": params, "opt": optim.sgd_init(params)}
-
-    def step():
-        _, grads = cnn.loss_and_grad(state["params"], x, y)
-        state["params"], state["opt"] = optim.sgd_update(state["params"], grads, state["opt"], lr=LR)
-
-    return step
 
 
 def torch_lenet(torch, params):
@@ -52,20 +41,6 @@ def torch_lenet(torch, params):
     return model
 
 
-def torch_step_fn(torch, params, x, y):
-    model = torch_lenet(torch, params)
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(tx), ty)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
 def check_same_loss(torch, params, x, y):
     """Sanity check before timing: both frameworks compute the same loss on the same weights."""
     ours, _ = cnn.loss_and_grad(params, x, y)
@@ -86,18 +61,14 @@ def main():
     params = cnn.init(rng)
     x = rng.random((args.batch, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, args.batch)
-    candidates = {"fnn": fnn_step_fn(params, x, y)}
+    candidates = {"fnn": _harness.fnn_sgd_step(cnn.loss_and_grad, params, x, y, lr=LR)}
     torch = _harness.try_import_torch()
     if torch is not None:
         check_same_loss(torch, params, x, y)
-        candidates["torch"] = torch_step_fn(torch, params, x, y)
+        candidates["torch"] = _harness.torch_sgd_step(torch, torch_lenet(torch, params), x, y, lr=LR)
     times = _harness.interleaved_settled(candidates, rounds=args.rounds, warmup=10)
     title = f"LeNet-5 training step, batch {args.batch}, float32"
-    if "torch" in times:
-        ratios = _harness.report(title, {"torch": times["torch"], "fnn": times["fnn"]}, reference="torch", target=0.6)
-        print(f"\nfnn/torch = {ratios['fnn']:.2f} (target <= 0.6)")
-    else:
-        _harness.report(title, times)
+    _harness.report_step_ratio(title, times, target=0.6)
 
 
 if __name__ == "__main__":

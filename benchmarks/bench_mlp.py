@@ -19,7 +19,6 @@ import argparse  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from fnn import optim  # noqa: E402
 from fnn.models import mlp  # noqa: E402
 
 SIZES = [784, 128, 64, 10]
@@ -27,17 +26,8 @@ BATCH = 64
 LR = 0.01
 
 
-def fnn_step_fn(params, x, y):
-    state = {"params": params, "opt": optim.sgd_init(params)}
-
-    def step():
-        _, grads = mlp.loss_and_grad(state["params"], x, y)
-        state["params"], state["opt"] = optim.sgd_update(state["params"], grads, state["opt"], lr=LR)
-
-    return step
-
-
-def torch_step_fn(torch, params, x, y):
+def torch_mlp(torch, params):
+    """The same MLP in PyTorch, holding copies of ``params``."""
     layers = []
     for i in range(1, len(SIZES)):
         lin = torch.nn.Linear(SIZES[i - 1], SIZES[i])
@@ -45,17 +35,7 @@ def torch_step_fn(torch, params, x, y):
             lin.weight.copy_(torch.from_numpy(params[f"dense{i}.w"].T.copy()))
             lin.bias.copy_(torch.from_numpy(params[f"dense{i}.b"]))
         layers += [lin, torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(tx), ty)
-        loss.backward()
-        opt.step()
-
-    return step
+    return torch.nn.Sequential(*layers[:-1])
 
 
 def main():
@@ -68,19 +48,14 @@ def main():
     params = mlp.init(rng, SIZES, dtype=np.dtype(args.dtype))
     x = rng.standard_normal((BATCH, SIZES[0])).astype(args.dtype)
     y = rng.integers(0, SIZES[-1], BATCH)
-    candidates = {"fnn": fnn_step_fn(params, x, y)}
+    candidates = {"fnn": _harness.fnn_sgd_step(mlp.loss_and_grad, params, x, y, lr=LR)}
     torch = _harness.try_import_torch()
     if torch is not None:
         torch.set_default_dtype(getattr(torch, args.dtype))
-        candidates["torch"] = torch_step_fn(torch, params, x, y)
+        candidates["torch"] = _harness.torch_sgd_step(torch, torch_mlp(torch, params), x, y, lr=LR)
     times = _harness.interleaved(candidates, rounds=args.rounds, warmup=20)
     title = f"MLP {'-'.join(map(str, SIZES))} training step, batch {BATCH}, {args.dtype}"
-    # Report fnn relative to torch: the reference is the denominator.
-    if "torch" in times:
-        ratios = _harness.report(title, {"torch": times["torch"], "fnn": times["fnn"]}, reference="torch", target=0.6)
-        print(f"\nfnn/torch = {ratios['fnn']:.2f} (target <= 0.6)")
-    else:
-        _harness.report(title, times)
+    _harness.report_step_ratio(title, times, target=0.6)
 
 
 if __name__ == "__main__":
