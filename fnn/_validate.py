@@ -49,6 +49,19 @@ def require_shape(name, a, shape, letters):
         raise ValueError(f"{name} has shape {a.shape}; expected {letters} = {tuple(shape)}")
 
 
+def require_dout(dout, shape, dtype, letters):
+    """An upstream gradient ``dout`` for a backward: a float array of ``shape`` in x's ``dtype``.
+
+    The valid case costs one expression (backward passes run every step);
+    the separate checks run only to say what is wrong.
+    """
+    if isinstance(dout, np.ndarray) and dout.dtype == dtype and dout.shape == tuple(shape):
+        return
+    require_float("dout", dout)
+    require_shape("dout", dout, shape, letters)
+    require_dtype("dout", dout, dtype, "x")
+
+
 def require_labels(name, labels, shape, letters):
     """Integer class labels with the given shape."""
     if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":

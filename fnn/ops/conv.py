@@ -23,6 +23,7 @@ Memory: besides the outputs, per-thread workspaces hold a few padded
 samples, one sample group's gradients and the weight gradient's partial
 sums; nothing grows with output size times kernel size (no im2col).
 """
+import functools
 import threading
 
 import numba
@@ -30,7 +31,7 @@ import numpy as np
 
 from kernels import conv as _k
 
-from .._validate import require_dtype, require_float, require_ndim, require_shape
+from .._validate import require_dout, require_dtype, require_float, require_ndim, require_shape
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_output_size"]
 
@@ -147,25 +148,20 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, parallel=True, i
     return out, (x, w, geometry, parallel, input_grad)
 
 
+@functools.lru_cache(maxsize=64)
 def _taps(C, KH, KW, Wp, dh, dw, count):
     """Tap tables (channel (count,), offset (count,)) int64 for taps (c, kh, kw) in that order, then zeros.
 
     Tap (c, kh, kw) reads channel c at offset kh*dh*Wp + kw*dw of a flat plane
-    of rows Wp wide; the extra entries (up to ``count``) are padding.
+    of rows Wp wide; the extra entries (up to ``count``) are padding. Cached
+    per geometry: callers must not write into the tables.
     """
-    key = (C, KH, KW, Wp, dh, dw, count)
-    tables = _TAP_TABLES.get(key)
-    if tables is None:
-        c, kh, kw = np.meshgrid(np.arange(C), np.arange(KH), np.arange(KW), indexing="ij")
-        tap_c = np.zeros(count, np.int64)
-        tap_off = np.zeros(count, np.int64)
-        tap_c[: C * KH * KW] = c.ravel()
-        tap_off[: C * KH * KW] = (kh * dh * Wp + kw * dw).ravel()
-        tables = _TAP_TABLES[key] = (tap_c, tap_off)
-    return tables
-
-
-_TAP_TABLES = {}
+    c, kh, kw = np.meshgrid(np.arange(C), np.arange(KH), np.arange(KW), indexing="ij")
+    tap_c = np.zeros(count, np.int64)
+    tap_off = np.zeros(count, np.int64)
+    tap_c[: C * KH * KW] = c.ravel()
+    tap_off[: C * KH * KW] = (kh * dh * Wp + kw * dw).ravel()
+    return tap_c, tap_off
 
 
 def _input_grad_tables(w, Wd, dh, dw):
@@ -185,35 +181,35 @@ def _input_grad_tables(w, Wd, dh, dw):
     no two rows of a block overlap and LLVM's alias checks let it vectorise).
     """
     F, C, KH, KW = w.shape
-    key = (C, KH, KW, Wd, dh, dw)
-    layout = _PAIR_TABLES.get(key)
-    if layout is None:
-        taps = [(kh, kw) for kh in range(KH) for kw in range(KW)]
-        if C >= 4:
-            copies = 1
-            n_groups = C // 4
-            sizes = [4 + (C % 4 + g) // n_groups for g in range(n_groups)]  # C % 4 spread over the groups
-            starts = np.cumsum([0] + sizes[:-1])
-            pairs = [t + (c,) for c0, size in zip(starts, sizes) for t in taps for c in range(c0, c0 + size)]
-        else:
-            copies = 4
-            pairs = [t + (c,) for t in taps for c in range(C)]
-        blocks = [pairs[i:i + 4] for i in range(0, len(pairs), 4)]
-        scratch = copies * C
-        plane = np.array([(i if copies > 1 else 0) * C + blk[i][2] if i < len(blk) else scratch + i
-                          for blk in blocks for i in range(4)], np.int64)
-        offset = np.array([blk[i][0] * dh * Wd + blk[i][1] * dw if i < len(blk) else 0
-                           for blk in blocks for i in range(4)], np.int64)
-        real = [(4 * b + i,) + blk[i] for b, blk in enumerate(blocks) for i in range(len(blk))]
-        rows, kh, kw, c = (np.array(v, np.int64) for v in zip(*real))
-        layout = _PAIR_TABLES[key] = (plane, offset, rows, c, kh, kw, copies)
-    plane, offset, rows, c, kh, kw, copies = layout
+    plane, offset, rows, c, kh, kw, copies = _pair_layout(C, KH, KW, Wd, dh, dw)
     weights = np.zeros((plane.shape[0], _round4(F)), w.dtype)
     weights[rows, :F] = w[:, c, kh, kw].T
     return plane, offset, weights, copies
 
 
-_PAIR_TABLES = {}
+@functools.lru_cache(maxsize=64)
+def _pair_layout(C, KH, KW, Wd, dh, dw):
+    """The weight-independent part of :func:`_input_grad_tables`, cached per geometry (read only):
+    (plane, offset, rows, c, kh, kw, copies), row rows[i] taking the weights of pair (kh[i], kw[i], c[i])."""
+    taps = [(kh, kw) for kh in range(KH) for kw in range(KW)]
+    if C >= 4:
+        copies = 1
+        n_groups = C // 4
+        sizes = [4 + (C % 4 + g) // n_groups for g in range(n_groups)]  # C % 4 spread over the groups
+        starts = np.cumsum([0] + sizes[:-1])
+        pairs = [t + (c,) for c0, size in zip(starts, sizes) for t in taps for c in range(c0, c0 + size)]
+    else:
+        copies = 4
+        pairs = [t + (c,) for t in taps for c in range(C)]
+    blocks = [pairs[i:i + 4] for i in range(0, len(pairs), 4)]
+    scratch = copies * C
+    plane = np.array([(i if copies > 1 else 0) * C + blk[i][2] if i < len(blk) else scratch + i
+                      for blk in blocks for i in range(4)], np.int64)
+    offset = np.array([blk[i][0] * dh * Wd + blk[i][1] * dw if i < len(blk) else 0
+                       for blk in blocks for i in range(4)], np.int64)
+    real = [(4 * b + i,) + blk[i] for b, blk in enumerate(blocks) for i in range(len(blk))]
+    rows, kh, kw, c = (np.array(v, np.int64) for v in zip(*real))
+    return plane, offset, rows, c, kh, kw, copies
 
 
 def _zero_extend(a, shape):
@@ -252,9 +248,7 @@ def conv2d_backward(dout, cache):
     sh, sw, ph, pw, dh, dw = geometry
     OH = (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1
     OW = (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
-    require_float("dout", dout)
-    require_shape("dout", dout, (N, F, OH, OW), "(N, F, OH, OW)")
-    require_dtype("dout", dout, x.dtype, "x")
+    require_dout(dout, (N, F, OH, OW), x.dtype, "(N, F, OH, OW)")
     dout = np.ascontiguousarray(dout)
     chunks = max(1, min(N, WEIGHT_GRAD_CHUNKS)) if parallel else 1
     return _backward(dout, x, w, geometry, chunks, input_grad)

@@ -1,7 +1,7 @@
 """Fully connected (affine) layer."""
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, require_dtype, require_float, require_min_ndim, require_ndim, require_shape
+from .._validate import FLOAT_DTYPES, require_dout, require_dtype, require_float, require_min_ndim, require_ndim, require_shape
 
 __all__ = ["dense_forward", "dense_backward"]
 
@@ -48,10 +48,7 @@ def dense_backward(dout, cache):
     """
     x, w, input_grad = cache
     D, M = w.shape
-    if not (isinstance(dout, np.ndarray) and dout.dtype == x.dtype and dout.shape == x.shape[:-1] + (M,)):
-        require_float("dout", dout)
-        require_shape("dout", dout, x.shape[:-1] + (M,), "(..., M)")
-        require_dtype("dout", dout, x.dtype, "x")
+    require_dout(dout, x.shape[:-1] + (M,), x.dtype, "(..., M)")
     x2 = x.reshape(-1, D)
     d2 = dout.reshape(-1, M)
     dx = (d2 @ w.T).reshape(x.shape) if input_grad else None

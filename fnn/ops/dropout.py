@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .._validate import require_dtype, require_float, require_probability, require_shape
+from .._validate import require_dout, require_float, require_probability
 
 __all__ = ["dropout_forward", "dropout_backward"]
 
@@ -51,9 +51,7 @@ def dropout_forward(x, *, p=0.5, rng=None, training=True):
 def dropout_backward(dout, cache):
     """dout (...) -> dx (...) = dout * mask (dout itself, copied, when the forward was the identity)."""
     mask, shape, dtype = cache
-    require_float("dout", dout)
-    require_shape("dout", dout, shape, "x.shape")
-    require_dtype("dout", dout, dtype, "x")
+    require_dout(dout, shape, dtype, "x.shape")
     if mask is None:
         return dout.copy()
     return dout * mask

@@ -25,7 +25,7 @@ factors), which is all these need.
 """
 import numpy as np
 
-from .._validate import require_dtype, require_float, require_min_ndim, require_probability, require_shape
+from .._validate import require_dout, require_dtype, require_float, require_min_ndim, require_probability, require_shape
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "layernorm_forward", "layernorm_backward"]
 
@@ -140,9 +140,7 @@ def batchnorm_backward(dout, cache):
     Inference mode: mu and rstd are constants, so dx = dout * gamma * rstd.
     """
     xc, rstd, gamma, training = cache
-    require_float("dout", dout)
-    require_shape("dout", dout, xc.shape, "x's shape")
-    require_dtype("dout", dout, xc.dtype, "x")
+    require_dout(dout, xc.shape, xc.dtype, "x's shape")
     shape = _channel_shape(xc)
     dbeta = _channel_sum(dout)
     dgamma = _channel_dot(dout, xc) * rstd
@@ -193,9 +191,7 @@ def layernorm_backward(dout, cache):
     g = dout * gamma, dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
     """
     xhat, rstd, gamma = cache
-    require_float("dout", dout)
-    require_shape("dout", dout, xhat.shape, "(..., D)")
-    require_dtype("dout", dout, xhat.dtype, "x")
+    require_dout(dout, xhat.shape, xhat.dtype, "(..., D)")
     D = xhat.shape[-1]
     flat_dout = dout.reshape(-1, D)
     flat_xhat = xhat.reshape(-1, D)

@@ -20,7 +20,7 @@ import numpy as np
 
 from kernels import pool as _kernels
 
-from .._validate import require_dtype, require_float, require_ndim, require_shape
+from .._validate import require_dout, require_float, require_ndim
 
 __all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
 
@@ -89,9 +89,7 @@ def _is_2x2_stride_2(kh, kw, sh, sw, ph, pw):
 
 
 def _check_dout(dout, out_shape, dtype):
-    require_float("dout", dout)
-    require_shape("dout", dout, out_shape, "(N, C, OH, OW)")
-    require_dtype("dout", dout, dtype, "x")
+    require_dout(dout, out_shape, dtype, "(N, C, OH, OW)")
     return np.ascontiguousarray(dout)
 
 

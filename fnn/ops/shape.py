@@ -1,7 +1,7 @@
 """Shape-only ops: no arithmetic, so their backward is the inverse reshape."""
 import numpy as np
 
-from .._validate import require_dtype, require_float, require_shape
+from .._validate import require_dout, require_float
 
 __all__ = ["flatten_forward", "flatten_backward"]
 
@@ -33,7 +33,5 @@ def flatten_forward(x, *, start_axis=1):
 def flatten_backward(dout, cache):
     """dout (N, C*H*W) -> dx (N, C, H, W): dout reshaped back to x's shape (a view when possible)."""
     x_shape, dtype, out_shape = cache
-    require_float("dout", dout)
-    require_shape("dout", dout, out_shape, "the flattened output's shape")
-    require_dtype("dout", dout, dtype, "x")
+    require_dout(dout, out_shape, dtype, "the flattened output's shape")
     return dout.reshape(x_shape)
