@@ -27,65 +27,52 @@ def out_size(H, W, KH, KW, stride, padding, dilation):
     return (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1, (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
 
 
-def naive_forward(x, w, b, stride, padding, dilation):
-    N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
+def contributions(x_shape, w_shape, stride, padding, dilation):
+    """Every (n, f, oh, ow, c, kh, kw, i, j) where output pixel (oh, ow) reads x[n, c, i, j] through tap (kh, kw).
+
+    The one definition of convolution the three references below share:
+    out[n, f, oh, ow] sums w[f, c, kh, kw] * x[n, c, i, j] over these, and
+    each gradient runs the same correspondence the other way.
+    """
+    N, C, H, W = x_shape
+    F, _, KH, KW = w_shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     OH, OW = out_size(H, W, KH, KW, stride, padding, dilation)
-    out = np.zeros((N, F, OH, OW))
     for n in range(N):
         for f in range(F):
             for oh in range(OH):
                 for ow in range(OW):
-                    total = float(b[f])
                     for c in range(C):
                         for kh in range(KH):
                             for kw in range(KW):
                                 i = oh * sh + kh * dh - ph
                                 j = ow * sw + kw * dw - pw
                                 if 0 <= i < H and 0 <= j < W:
-                                    total += float(w[f, c, kh, kw]) * float(x[n, c, i, j])
-                    out[n, f, oh, ow] = total
+                                    yield n, f, oh, ow, c, kh, kw, i, j
+
+
+def naive_forward(x, w, b, stride, padding, dilation):
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    OH, OW = out_size(H, W, KH, KW, stride, padding, dilation)
+    out = np.zeros((N, F, OH, OW))
+    out += b.astype(np.float64)[None, :, None, None]
+    for n, f, oh, ow, c, kh, kw, i, j in contributions(x.shape, w.shape, stride, padding, dilation):
+        out[n, f, oh, ow] += float(w[f, c, kh, kw]) * float(x[n, c, i, j])
     return out
 
 
 def naive_input_grad(dout, w, x_shape, stride, padding, dilation):
-    N, C, H, W = x_shape
-    F, _, KH, KW = w.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    _, _, OH, OW = dout.shape
     dx = np.zeros(x_shape)
-    for n in range(N):
-        for f in range(F):
-            for oh in range(OH):
-                for ow in range(OW):
-                    for c in range(C):
-                        for kh in range(KH):
-                            for kw in range(KW):
-                                i = oh * sh + kh * dh - ph
-                                j = ow * sw + kw * dw - pw
-                                if 0 <= i < H and 0 <= j < W:
-                                    dx[n, c, i, j] += float(dout[n, f, oh, ow]) * float(w[f, c, kh, kw])
+    for n, f, oh, ow, c, kh, kw, i, j in contributions(x_shape, w.shape, stride, padding, dilation):
+        dx[n, c, i, j] += float(dout[n, f, oh, ow]) * float(w[f, c, kh, kw])
     return dx
 
 
 def naive_weight_grad(dout, x, w_shape, stride, padding, dilation):
-    N, C, H, W = x.shape
-    F, _, KH, KW = w_shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    _, _, OH, OW = dout.shape
     dw_ = np.zeros(w_shape)
-    for n in range(N):
-        for f in range(F):
-            for oh in range(OH):
-                for ow in range(OW):
-                    for c in range(C):
-                        for kh in range(KH):
-                            for kw in range(KW):
-                                i = oh * sh + kh * dh - ph
-                                j = ow * sw + kw * dw - pw
-                                if 0 <= i < H and 0 <= j < W:
-                                    dw_[f, c, kh, kw] += float(dout[n, f, oh, ow]) * float(x[n, c, i, j])
+    for n, f, oh, ow, c, kh, kw, i, j in contributions(x.shape, w_shape, stride, padding, dilation):
+        dw_[f, c, kh, kw] += float(dout[n, f, oh, ow]) * float(x[n, c, i, j])
     return dw_
 
 
