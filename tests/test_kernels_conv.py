@@ -5,7 +5,6 @@ specify (padded planes holding samples side by side, tap tables, gradients
 placed at the output pixels, lane sums), so
 these tests pin down both the arithmetic and the layout contracts.
 """
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernels import conv as kc
+from no_jit import run_without_jit
 
 # --------------------------------------------------------------------------
 # Plain references: one output (or input, or weight) element at a time
@@ -352,13 +352,7 @@ print("ok")
 
 def test_kernels_run_as_plain_python_with_jit_disabled():
     tests_dir = str(Path(__file__).parent)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run(
-        [sys.executable, "-c", _NO_JIT_SCRIPT.format(tests=tests_dir)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    assert run_without_jit(_NO_JIT_SCRIPT.format(tests=tests_dir), timeout=600).endswith("ok")
 
 
 # --------------------------------------------------------------------------

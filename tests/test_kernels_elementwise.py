@@ -1,12 +1,10 @@
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 from kernels.elementwise import scaled_add_into
+from no_jit import run_without_jit
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -40,7 +38,4 @@ def test_scaled_add_logic_without_jit():
         assert out.dtype == np.float32 and np.array_equal(out, y + np.float32(0.5) * x)
         print("ok")
     """)
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_without_jit(script) == "ok"

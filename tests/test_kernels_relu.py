@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -8,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kernels.relu import relu_backward_into, relu_forward_into
+from no_jit import run_without_jit
 
 SPECIAL = [np.nan, -np.inf, np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.0, -3.0]
 
@@ -56,7 +54,4 @@ def test_relu_kernel_logic_without_jit():
         assert dx.tolist() == [0, 0, 0, 0, 7.0] and dx.dtype == np.float32
         print("ok")
     """)
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_without_jit(script) == "ok"

@@ -1,7 +1,4 @@
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -9,6 +6,7 @@ import pytest
 
 from fnn.ops.activations import _erf
 from kernels.special import erf_into
+from no_jit import run_without_jit
 
 GRID = np.concatenate([np.linspace(-6.0, 6.0, 241), [-40.0, -1e-300, 0.0, 1e-300, 40.0, 1e4]])
 
@@ -75,7 +73,4 @@ def test_erf_kernel_logic_without_jit():
             np.testing.assert_allclose(out, ref, rtol=rtol, atol=1e-38)
         print("ok")
     """)
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_without_jit(script) == "ok"
