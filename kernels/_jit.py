@@ -30,6 +30,16 @@ safe here:
   twice the floating-point instructions; ``benchmarks/bench_conv.py
   --contract-off`` measures the difference.
 
+:func:`jit_reduce` adds ``reassoc`` to ``contract``, for one kind of loop
+only: a dot-product reduction (the convolution's weight gradient). LLVM
+vectorises ``s += a[i] * b[i]`` only when it may reorder the additions; it
+then keeps vector partial sums in registers and adds them at the end. Still
+no ``nnan``/``ninf``, so NaN and inf propagate as before. What changes is the
+order of the additions: chosen by LLVM for the machine's vector width, so it
+is the same on every run of a build on one machine, and equal only to
+rounding across machines. ``benchmarks/bench_conv.py`` measures the kernels
+built this way.
+
 ``NUMBA_DISABLE_JIT=1`` (Numba's own switch) runs the same functions as plain
 Python; the tests use it on tiny shapes to check the kernels' logic.
 """
@@ -65,6 +75,11 @@ def jit_fma(fn=None, **overrides):
 def pjit_fma(fn=None, **overrides):
     """:func:`pjit` plus ``fastmath={"contract"}``: multiply-adds may fuse (see the module docstring)."""
     return jit(fn, parallel=True, fastmath={"contract"} if _FMA else False, **overrides)
+
+
+def jit_reduce(fn=None, **overrides):
+    """:func:`jit` plus ``fastmath={"contract", "reassoc"}``: a reduction may be vectorised (see the module docstring)."""
+    return jit(fn, fastmath={"contract", "reassoc"} if _FMA else {"reassoc"}, **overrides)
 
 
 prange = numba.prange

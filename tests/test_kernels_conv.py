@@ -2,8 +2,8 @@
 
 The kernels are called directly with operands laid out as their docstrings
 specify (padded planes holding samples side by side, tap tables, gradients
-placed at the output pixels, lane sums), so
-these tests pin down both the arithmetic and the layout contracts.
+placed at the output pixels, per-chunk weight-gradient sums), so these tests
+pin down both the arithmetic and the layout contracts.
 """
 import subprocess
 import sys
@@ -125,7 +125,7 @@ def kernel_forward(x, w, b, stride, padding, dilation, chunks, group=1, serial=F
 
 def kernel_backward(dout, x, w, stride, padding, dilation, chunks, group=1, input_grad=True, serial=False):
     """(dx or None, dw, db) from the backward kernel: dx scattered onto padded planes, dw and db from
-    the per-chunk lane sums (one tap reads a plane of ones: db), added in a fixed order."""
+    the per-chunk partial sums (one tap reads a plane of ones: db), added in a fixed order."""
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
@@ -136,12 +136,11 @@ def kernel_backward(dout, x, w, stride, padding, dilation, chunks, group=1, inpu
     J = round4(CKK + 1)
     tap_c, tap_off = tap_tables(C, KH, KW, Wd, dh, dw, J)
     tap_c[CKK] = C
-    L = kc.LANES
     Q = -(-((OH - 1) * sh + 1) * Wd // kc.Q_STEP) * kc.Q_STEP
     xpad = np.zeros((chunks, C + 1, (Hp + 1) * Wd + kc.Q_STEP), x.dtype)
     xpad[:, C] = 1
     dflat = np.zeros((chunks, F4, Q), x.dtype)
-    lanes = np.full((chunks, F4 // 4, J // 4, 16 * L), np.nan, x.dtype)  # NaN: must be overwritten
+    sums = np.full((chunks, F4 // 4, J // 4, 16), np.nan, x.dtype)  # NaN: must be overwritten
     if input_grad:
         # One (tap, channel) pair per row, four consecutive pairs per block: with C >= 4 they are on distinct
         # channels; with C < 4 slot i writes copy i of its channel's plane (plane i*C + c), which the kernel
@@ -164,12 +163,12 @@ def kernel_backward(dout, x, w, stride, padding, dilation, chunks, group=1, inpu
         dx = np.empty((0, C, H, W), x.dtype)
         dxpad = np.empty((chunks, 4, 0), x.dtype)
     kernel = kc.conv2d_backward_flat_serial if serial else kc.conv2d_backward_flat
-    kernel(x, dout, lanes, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad, group, Wp, Hp, ph, pw, sh, sw)
-    total = lanes[0].copy()
+    kernel(x, dout, sums, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad, group, Wp, Hp, ph, pw, sh, sw)
+    total = sums[0].copy()
     for t in range(1, chunks):
-        total += lanes[t]
-    sums = total.reshape(F4 // 4, J // 4, 4, 4, L).sum(axis=-1).transpose(0, 2, 1, 3).reshape(F4, J)
-    return (dx if input_grad else None), sums[:F, :CKK].reshape(F, C, KH, KW), sums[:F, CKK]
+        total += sums[t]
+    total = total.reshape(F4 // 4, J // 4, 4, 4).transpose(0, 2, 1, 3).reshape(F4, J)
+    return (dx if input_grad else None), total[:F, :CKK].reshape(F, C, KH, KW), total[:F, CKK]
 
 
 def kernel_input_grad(dout, w, x_shape, stride, padding, dilation, chunks, group=1):

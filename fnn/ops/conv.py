@@ -41,11 +41,9 @@ WEIGHT_GRAD_CHUNKS = 4
 # Small samples sit side by side in one plane until it holds about this many
 # pixels, so the vector loops run long and per-group costs are amortised.
 # Measured (2-core AVX-512 VM, interleaved): the forward is fastest at 2048
-# on the LeNet layers (wider planes fall out of L1/L2); the backward, whose
-# weight gradient pads each group's q range to Q_STEP and folds its lanes
-# once per group, gains up to 8192 (it picks G by least padded work,
-# _backward_group): conv1 dw 1.05 -> 0.77 ms (G 1 -> 8), conv2 2.08 ->
-# 1.65 ms (G 4 -> 16), N64 C32 28x28 3x3 76 -> 52 ms (G 1 -> 8).
+# on the LeNet layers (wider planes fall out of L1/L2); the backward gains
+# from wider planes up to 8192 (fewer, longer weight-gradient sweeps; it
+# picks G by least padded work, _backward_group).
 _PLANE_PIXELS_FORWARD = 2048
 _PLANE_PIXELS = 8192
 _MAX_WORKSPACES = 32
@@ -259,7 +257,7 @@ def _backward_group(per_chunk, slot_pixels, slot_q):
 
     A group of G samples sweeps q over G*slot_q values rounded up to Q_STEP,
     so the chunk's work is ceil(per_chunk / G) such sweeps; each group also
-    pays a fixed cost (lanes folded, planes zeroed), hence ties go to the
+    pays a fixed cost (sweep set-up, planes zeroed), hence ties go to the
     larger G. G is capped so a plane holds at most about _PLANE_PIXELS
     pixels (or one sample).
     """
@@ -274,8 +272,8 @@ def _backward(dout, x, w, geometry, chunks, input_grad):
 
     dx scatters each dout[n, f, oh, ow] * w[f, c, kh, kw] back onto the padded
     input plane. dw[f, c, kh, kw] sums dout[n, f, oh, ow] * xpad[n, c, ...]
-    as LANES partial sums per entry (per chunk); one extra tap reads a plane
-    of ones, so its sums are db.
+    as one partial sum per entry and chunk; one extra tap reads a plane of
+    ones, so its sums are db.
     """
     sh, sw, ph, pw, dh, dw = geometry
     N, C, H, W = x.shape
@@ -284,7 +282,7 @@ def _backward(dout, x, w, geometry, chunks, input_grad):
     Hp, Wp = H + 2 * ph, W + 2 * pw
     F4, CKK = _round4(F), C * KH * KW
     J = _round4(CKK + 1)
-    # Fixed by the geometry and N alone (never the thread count): the lanes' order of summation depends on it.
+    # Fixed by the geometry and N alone (never the thread count): the order of summation depends on it.
     G = _backward_group(-(-N // chunks), Hp * Wp, ((OH - 1) * sh + 1) * Wp)
     Wd = G * Wp
     tap_c, tap_off = _taps(C, KH, KW, Wd, dh, dw, J)
@@ -296,7 +294,7 @@ def _backward(dout, x, w, geometry, chunks, input_grad):
     xpad = _workspace("conv.xpad_bwd", (chunks, C + 1, (Hp + 1) * Wd + step), x.dtype, (H, W, ph, pw, G))
     xpad[:, C] = 1
     dflat = _workspace("conv.dflat", (chunks, F4, Q), x.dtype, (OH, OW, Wp, sh, sw, G))
-    lanes = _workspace("conv.lanes", (chunks, F4 // 4, J // 4, 16 * _k.LANES), x.dtype)
+    sums = _workspace("conv.dw_sums", (chunks, F4 // 4, J // 4, 16), x.dtype)
     if input_grad:
         dx_c, dx_off, wt, copies = _input_grad_tables(w, Wd, dh, dw)
         dx = np.empty(x.shape, x.dtype)
@@ -306,12 +304,12 @@ def _backward(dout, x, w, geometry, chunks, input_grad):
         dx = np.empty((0,) + x.shape[1:], x.dtype)
         dxpad = np.empty((chunks, 4, 0), x.dtype)
     kernel = _k.conv2d_backward_flat if x.dtype == np.float32 else _k.conv2d_backward_flat_serial
-    kernel(x, dout, lanes, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad, G, Wp, Hp, ph, pw, sh, sw)
-    total = lanes[0].copy()
+    kernel(x, dout, sums, tap_c, tap_off, xpad, dflat, wt, dx_c, dx_off, dx, dxpad, G, Wp, Hp, ph, pw, sh, sw)
+    total = sums[0].copy()
     for t in range(1, chunks):
-        total += lanes[t]
-    # (F4/4, J/4, 4, 4, LANES) -> (F4, J), lanes summed last
-    sums = total.reshape(F4 // 4, J // 4, 4, 4, _k.LANES).sum(axis=-1).transpose(0, 2, 1, 3).reshape(F4, J)
-    grad_w = np.ascontiguousarray(sums[:F, :CKK]).reshape(F, C, KH, KW)
-    grad_b = sums[:F, CKK].copy()
+        total += sums[t]
+    # (F4/4, J/4, 4, 4) -> (F4, J)
+    total = total.reshape(F4 // 4, J // 4, 4, 4).transpose(0, 2, 1, 3).reshape(F4, J)
+    grad_w = np.ascontiguousarray(total[:F, :CKK]).reshape(F, C, KH, KW)
+    grad_b = total[:F, CKK].copy()
     return (dx if input_grad else None), grad_w, grad_b
