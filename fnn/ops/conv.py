@@ -40,12 +40,11 @@ __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_output_size"]
 WEIGHT_GRAD_CHUNKS = 4
 # Small samples sit side by side in one plane until it holds about this many
 # pixels, so the vector loops run long and per-group costs are amortised.
-# Measured (2-core AVX-512 VM, interleaved): the forward is fastest at 2048
-# on the LeNet layers (wider planes fall out of L1/L2); the backward gains
-# from wider planes up to 8192 (fewer, longer weight-gradient sweeps; it
-# picks G by least padded work, _backward_group).
-_PLANE_PIXELS_FORWARD = 2048
-_PLANE_PIXELS = 8192
+# Measured (2-core AVX-512 VM): 2048 is fastest or within noise of it for
+# both passes on the LeNet layers and N64 C32 28x28 3x3 (wider planes fall
+# out of L1/L2; the backward at 8192 took 1.08 against 1.00 ms on conv2 and
+# 43 against 38 ms on the 3x3 layer).
+_PLANE_PIXELS = 2048
 _MAX_WORKSPACES = 32
 _workspaces = threading.local()
 
@@ -97,7 +96,7 @@ def _chunks(N, parallel):
 
 def _grouping(N, slot_pixels, parallel):
     """(samples per plane G, chunks T) for the forward pass: T = threads, G fills the plane."""
-    G = max(1, min(-(-N // _chunks(N, parallel)), _PLANE_PIXELS_FORWARD // slot_pixels))
+    G = max(1, min(-(-N // _chunks(N, parallel)), _PLANE_PIXELS // slot_pixels))
     return G, _chunks(-(-N // G), parallel)
 
 
