@@ -1,6 +1,6 @@
 """Train LeNet-5 on MNIST (>= 99% test accuracy), then show that convolutions tolerate shifted digits.
 
-    python examples/mnist_cnn.py                          # MNIST, ~99.2% test accuracy in about 2 minutes on 2 cores
+    python examples/mnist_cnn.py                          # MNIST, ~99.2% test accuracy in about 1.5 minutes on 2 cores
     python examples/mnist_cnn.py --augment 0              # no shifted training digits (about 98.8%)
     python examples/mnist_cnn.py --limit 5000 --epochs 2  # a quick smoke run
     python examples/predict_digit.py --image my_digit.png # then classify your own drawing
