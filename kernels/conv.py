@@ -63,7 +63,6 @@ kernel is built twice from one source (:func:`_build_forward`,
 (no parallel lowering): out and dx bitwise equal, dw and db equal to
 rounding. ``fnn.ops.conv`` sends float64 to the serial build.
 """
-import numpy as np
 
 from ._jit import jit, jit_fma, jit_reduce, pjit_fma, prange
 
