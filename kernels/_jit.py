@@ -78,7 +78,7 @@ def pjit_fma(fn=None, **overrides):
 
 
 def jit_reduce(fn=None, **overrides):
-    """:func:`jit` plus ``fastmath={"contract", "reassoc"}``: a reduction may be vectorised (see the module docstring)."""
+    """:func:`jit` plus ``fastmath={"contract", "reassoc"}``: reductions may vectorise (see the module docstring)."""
     return jit(fn, fastmath={"contract", "reassoc"} if _FMA else {"reassoc"}, **overrides)
 
 

@@ -237,3 +237,93 @@ def test_conv2d_backward_stays_correct_when_workspaces_are_reused_across_batch_s
         np.testing.assert_allclose(dw, expected_dw, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(db, dout.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(dx, np.einsum("nfij,fcjk->ncik", dout, w), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hyper", [{}, dict(stride=2, padding=1), dict(padding=(0, 1), dilation=(2, 1))])
+def test_conv2d_weight_gradient_keeps_inf_and_nan_in_the_entries_that_read_them(dtype, hyper):
+    # dw must be the sum over real windows: an inf or NaN in x reaches exactly the dw entries whose
+    # windows cover it, and every other entry stays finite (as in the NumPy reference).
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 7)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    x[1, 0, 2, 3] = np.nan
+    x[0, 2, 5, 1] = np.inf
+    out, cache = conv2d_forward(x, w, np.zeros(4, dtype), **hyper)
+    dout = rng.random(out.shape).astype(dtype) + 0.5  # positive: inf * dout stays +inf
+    dx, dw, db = conv2d_backward(dout, cache)
+    stride, padding, dilation = (_pair(hyper.get(k, d)) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1)))
+    want = reference_weight_grad(dout.astype(np.float64), x.astype(np.float64), w.shape, stride, padding, dilation)
+    assert dw.dtype == dtype
+    np.testing.assert_array_equal(np.isnan(dw), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(dw), np.isinf(want))
+    assert np.isfinite(want).any() and not np.isfinite(want).all()  # the case tests both kinds of entry
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(dw[finite], want[finite], rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-4)
+    np.testing.assert_allclose(db, dout.sum(axis=(0, 2, 3)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hyper", [{}, dict(stride=2, padding=1), dict(padding=(0, 1), dilation=(2, 1))])
+@pytest.mark.parametrize("where", ["w", "dout"])
+def test_conv2d_input_gradient_keeps_inf_and_nan_in_the_entries_that_read_them(dtype, hyper, where):
+    # dx must be the sum over real windows: an inf or NaN in w or dout reaches exactly the dx entries
+    # it multiplies into, and every other entry stays finite (as in the NumPy reference).
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 7, 7)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    if where == "w":
+        w[1, 0, 0, 0] = np.nan
+        w[2, 2, 2, 1] = np.inf
+    out, cache = conv2d_forward(x, w, np.zeros(4, dtype), **hyper)
+    dout = rng.random(out.shape).astype(dtype) + 0.5
+    if where == "dout":
+        dout[0, 1, 0, 0] = np.nan
+        dout[1, 3, -1, -1] = np.inf
+    dx, dw, db = conv2d_backward(dout, cache)
+    stride, padding, dilation = (_pair(hyper.get(k, d)) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1)))
+    with np.errstate(invalid="ignore"):
+        want = numerical_free_input_grad(dout.astype(np.float64), w.astype(np.float64), x.shape, stride, padding,
+                                         dilation)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(dx), np.isinf(want))
+    assert np.isfinite(want).any() and not np.isfinite(want).all()
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(dx[finite], want[finite], rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-4)
+
+
+def numerical_free_input_grad(dout, w, x_shape, stride, padding, dilation):
+    """dx by brute force over every (output pixel, tap): the definition, independent of fnn's code."""
+    (sh, sw), (ph, pw), (dh, dw_) = stride, padding, dilation
+    N, C, H, W = x_shape
+    F, _, KH, KW = w.shape
+    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
+    _, _, OH, OW = dout.shape
+    for kh in range(KH):
+        for kw in range(KW):
+            for oh in range(OH):
+                for ow in range(OW):
+                    dxp[:, :, oh * sh + kh * dh, ow * sw + kw * dw_] += dout[:, :, oh, ow] @ w[:, :, kh, kw]
+    return dxp[:, :, ph:ph + H, pw:pw + W]
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def reference_weight_grad(dout, x, w_shape, stride, padding, dilation):
+    """dw by brute force over every (output pixel, tap): the definition, independent of fnn's code."""
+    (sh, sw), (ph, pw), (dh, dw_) = stride, padding, dilation
+    F, C, KH, KW = w_shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    want = np.zeros(w_shape)
+    N, _, OH, OW = dout.shape
+    with np.errstate(invalid="ignore"):  # NaN inputs are the point of the caller
+        for kh in range(KH):
+            for kw in range(KW):
+                for oh in range(OH):
+                    for ow in range(OW):
+                        v = xp[:, :, oh * sh + kh * dh, ow * sw + kw * dw_]  # (N, C)
+                        want[:, :, kh, kw] += dout[:, :, oh, ow].T @ v
+    return want

@@ -311,4 +311,56 @@ def _backward(dout, x, w, geometry, chunks, input_grad):
     total = total.reshape(F4 // 4, J // 4, 4, 4).transpose(0, 2, 1, 3).reshape(F4, J)
     grad_w = np.ascontiguousarray(total[:F, :CKK]).reshape(F, C, KH, KW)
     grad_b = total[:F, CKK].copy()
+    # The kernel's sweeps also multiply the zeros between output pixels by values no window pairs
+    # them with, and 0 * inf is NaN. So when x (which then leaves a non-finite dw) or w holds inf or
+    # NaN, the affected gradient is recomputed over real windows. (Non-finite dout needs nothing:
+    # it only ever meets the pixels and weights its windows pair it with.)
+    if not np.isfinite(grad_w).all():
+        grad_w = _weight_grad_over_windows(dout, x, w.shape, geometry)
+    if input_grad and not np.isfinite(w).all():
+        dx = _input_grad_over_windows(dout, w, x.shape, geometry)
     return (dx if input_grad else None), grad_w, grad_b
+
+
+def _tap_view(a, kh, kw, OH, OW, geometry):
+    """The (N, C, OH, OW) view of padded a that tap (kh, kw) reads for every output pixel."""
+    sh, sw, _, _, dh, dw = geometry
+    return a[:, :, kh * dh: kh * dh + (OH - 1) * sh + 1: sh, kw * dw: kw * dw + (OW - 1) * sw + 1: sw]
+
+
+def _weight_grad_over_windows(dout, x, w_shape, geometry):
+    """dw[f, c, kh, kw] = sum over n, oh, ow of dout[n, f, oh, ow] * xpad[n, c, oh*sh + kh*dh, ow*sw + kw*dw].
+
+    Plain NumPy, one contraction per tap, reading only the pixels some window
+    covers; for inputs holding inf or NaN, where the kernel's result can differ.
+    """
+    _, _, ph, pw, _, _ = geometry
+    F, C, KH, KW = w_shape
+    OH, OW = dout.shape[2], dout.shape[3]
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    grad_w = np.empty(w_shape, x.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):  # propagate silently, as the kernels do
+        for kh in range(KH):
+            for kw in range(KW):
+                window = _tap_view(xpad, kh, kw, OH, OW, geometry)
+                grad_w[:, :, kh, kw] = np.tensordot(dout, window, axes=([0, 2, 3], [0, 2, 3]))
+    return grad_w
+
+
+def _input_grad_over_windows(dout, w, x_shape, geometry):
+    """dx[n, c, i, j] = sum of dout[n, f, oh, ow] * w[f, c, kh, kw] over the windows that cover (i, j).
+
+    Plain NumPy, one scatter-add per tap onto the padded plane; for w holding
+    inf or NaN, where the kernel's result can differ.
+    """
+    _, _, ph, pw, _, _ = geometry
+    N, C, H, W = x_shape
+    F, _, KH, KW = w.shape
+    OH, OW = dout.shape[2], dout.shape[3]
+    dxpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dout.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):  # propagate silently, as the kernels do
+        for kh in range(KH):
+            for kw in range(KW):
+                # A tap's output pixels read distinct input pixels, so one += per tap is a plain add.
+                _tap_view(dxpad, kh, kw, OH, OW, geometry)[...] += np.einsum("nfhw,fc->nchw", dout, w[:, :, kh, kw])
+    return np.ascontiguousarray(dxpad[:, :, ph:ph + H, pw:pw + W])
