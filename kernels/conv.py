@@ -230,7 +230,8 @@ def _build_forward(parallel):
         Samples n0 + g, g < G, sit side by side in a plane of rows Wd = G*Wp
         wide, x[n0 + g] at row ph, column g*Wp + pw. wg (F4, J) and b (F4,) are
         zero-extended to F4 = F rounded up to 4 (extra filters are computed and
-        dropped); taps j < J, J a multiple of 4, extra taps with zero weight.
+        dropped); taps j < J, J a multiple of 4, extra taps with zero weight
+        reading a plane that holds only zeros (0 * inf would be NaN).
         Chunk t handles groups t, t + T, ... of G consecutive samples.
 
         Workspaces, one slice per chunk: xpad (T, C, >= (Hp + 1)*Wd), zero

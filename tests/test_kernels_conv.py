@@ -92,8 +92,9 @@ def zero_extend(a, shape):
 
 
 def tap_tables(C, KH, KW, Wd, dh, dw, count):
-    """(channel, offset) of taps (c, kh, kw) in that order on planes with rows Wd wide, then zero padding."""
-    tap_c = np.zeros(count, np.int64)
+    """(channel, offset) of taps (c, kh, kw) in that order on planes with rows Wd wide, then padding
+    taps reading plane C (kept zero by the forward) at offset 0."""
+    tap_c = np.full(count, C, np.int64)
     tap_off = np.zeros(count, np.int64)
     j = 0
     for c in range(C):
@@ -115,7 +116,7 @@ def kernel_forward(x, w, b, stride, padding, dilation, chunks, group=1, serial=F
     F4, J = round4(F), round4(C * KH * KW)
     tap_c, tap_off = tap_tables(C, KH, KW, Wd, dh, dw, J)
     out = np.empty((N, F, OH, OW), x.dtype)
-    xpad = np.zeros((chunks, C, (Hp + 1) * Wd), x.dtype)
+    xpad = np.zeros((chunks, C + 1, (Hp + 1) * Wd), x.dtype)
     acc = np.full((chunks, 4, ((OH - 1) * sh + 1) * Wd), np.nan, x.dtype)  # NaN: must be overwritten
     kernel = kc.conv2d_forward_flat_serial if serial else kc.conv2d_forward_flat
     kernel(x, zero_extend(w.reshape(F, -1), (F4, J)), zero_extend(b, (F4,)), tap_c, tap_off,

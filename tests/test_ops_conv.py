@@ -308,6 +308,22 @@ def numerical_free_input_grad(dout, w, x_shape, stride, padding, dilation):
     return dxp[:, :, ph:ph + H, pw:pw + W]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_forward_keeps_inf_where_the_definition_does(dtype):
+    # C*KH*KW = 2*3*3 = 18 taps, padded to 20 with zero-weight taps: those must not read real pixels,
+    # or a pixel holding inf would add 0 * inf = NaN to outputs whose true value is +-inf.
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 2, 5, 5)).astype(dtype)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
+    x[0, 0, 0, 0] = np.inf  # channel 0's first tap of output (0, 0)
+    out, _ = conv2d_forward(x, w, np.zeros(3, dtype))
+    with np.errstate(invalid="ignore"):
+        want = reference_conv2d(x.astype(np.float64), w.astype(np.float64), np.zeros(3), (1, 1), (0, 0), (1, 1))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(want))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    assert np.isinf(want).any()
+
+
 def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 

@@ -150,11 +150,13 @@ def _taps(C, KH, KW, Wp, dh, dw, count):
     """Tap tables (channel (count,), offset (count,)) int64 for taps (c, kh, kw) in that order, then zeros.
 
     Tap (c, kh, kw) reads channel c at offset kh*dh*Wp + kw*dw of a flat plane
-    of rows Wp wide; the extra entries (up to ``count``) are padding. Cached
-    per geometry: callers must not write into the tables.
+    of rows Wp wide; the extra entries (up to ``count``) are padding, with
+    zero weights, and read plane C at offset 0: the forward keeps that plane
+    zero, since a zero weight on a real pixel holding inf would add NaN.
+    Cached per geometry: callers must not write into the tables.
     """
     c, kh, kw = np.meshgrid(np.arange(C), np.arange(KH), np.arange(KW), indexing="ij")
-    tap_c = np.zeros(count, np.int64)
+    tap_c = np.full(count, C, np.int64)
     tap_off = np.zeros(count, np.int64)
     tap_c[: C * KH * KW] = c.ravel()
     tap_off[: C * KH * KW] = (kh * dh * Wp + kw * dw).ravel()
@@ -231,7 +233,7 @@ def _forward_into(out, x, w, b, geometry, parallel):
     wg = _zero_extend(w.reshape(F, C * KH * KW), (F4, J))
     b4 = _zero_extend(b.reshape(1, F), (1, F4))[0]
     # Hp rows of G samples side by side, and a spare row that the garbage columns of the last row read.
-    xpad = _workspace("conv.xpad", (chunks, C, (Hp + 1) * Wd), x.dtype, (H, W, ph, pw, G))
+    xpad = _workspace("conv.xpad", (chunks, C + 1, (Hp + 1) * Wd), x.dtype, (H, W, ph, pw, G))
     acc = _workspace("conv.acc", (chunks, 4, ((OH - 1) * sh + 1) * Wd), x.dtype)
     kernel = _k.conv2d_forward_flat if x.dtype == np.float32 else _k.conv2d_forward_flat_serial
     kernel(x, wg, b4, tap_c, tap_off, out, xpad, acc, G, Wp, Hp, ph, pw, sh, sw)
