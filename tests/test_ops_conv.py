@@ -283,8 +283,7 @@ def test_conv2d_input_gradient_keeps_inf_and_nan_in_the_entries_that_read_them(d
     dx, dw, db = conv2d_backward(dout, cache)
     stride, padding, dilation = (_pair(hyper.get(k, d)) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1)))
     with np.errstate(invalid="ignore"):
-        want = numerical_free_input_grad(dout.astype(np.float64), w.astype(np.float64), x.shape, stride, padding,
-                                         dilation)
+        want = reference_input_grad(dout.astype(np.float64), w.astype(np.float64), x.shape, stride, padding, dilation)
     assert dx.dtype == dtype
     np.testing.assert_array_equal(np.isnan(dx), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(dx), np.isinf(want))
@@ -293,18 +292,13 @@ def test_conv2d_input_gradient_keeps_inf_and_nan_in_the_entries_that_read_them(d
     np.testing.assert_allclose(dx[finite], want[finite], rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-4)
 
 
-def numerical_free_input_grad(dout, w, x_shape, stride, padding, dilation):
+def reference_input_grad(dout, w, x_shape, stride, padding, dilation):
     """dx by brute force over every (output pixel, tap): the definition, independent of fnn's code."""
-    (sh, sw), (ph, pw), (dh, dw_) = stride, padding, dilation
+    (ph, pw) = padding
     N, C, H, W = x_shape
-    F, _, KH, KW = w.shape
     dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
-    _, _, OH, OW = dout.shape
-    for kh in range(KH):
-        for kw in range(KW):
-            for oh in range(OH):
-                for ow in range(OW):
-                    dxp[:, :, oh * sh + kh * dh, ow * sw + kw * dw_] += dout[:, :, oh, ow] @ w[:, :, kh, kw]
+    for kh, kw, oh, ow, i, j in window_taps(dout.shape, w.shape, stride, dilation):
+        dxp[:, :, i, j] += dout[:, :, oh, ow] @ w[:, :, kh, kw]
     return dxp[:, :, ph:ph + H, pw:pw + W]
 
 
@@ -328,18 +322,24 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
+def window_taps(dout_shape, w_shape, stride, dilation):
+    """(kh, kw, oh, ow, i, j): output pixel (oh, ow) reads padded pixel (i, j) through tap (kh, kw)."""
+    (sh, sw), (dh, dw) = stride, dilation
+    _, _, OH, OW = dout_shape
+    _, _, KH, KW = w_shape
+    for kh in range(KH):
+        for kw in range(KW):
+            for oh in range(OH):
+                for ow in range(OW):
+                    yield kh, kw, oh, ow, oh * sh + kh * dh, ow * sw + kw * dw
+
+
 def reference_weight_grad(dout, x, w_shape, stride, padding, dilation):
     """dw by brute force over every (output pixel, tap): the definition, independent of fnn's code."""
-    (sh, sw), (ph, pw), (dh, dw_) = stride, padding, dilation
-    F, C, KH, KW = w_shape
+    (ph, pw) = padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     want = np.zeros(w_shape)
-    N, _, OH, OW = dout.shape
     with np.errstate(invalid="ignore"):  # NaN inputs are the point of the caller
-        for kh in range(KH):
-            for kw in range(KW):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        v = xp[:, :, oh * sh + kh * dh, ow * sw + kw * dw_]  # (N, C)
-                        want[:, :, kh, kw] += dout[:, :, oh, ow].T @ v
+        for kh, kw, oh, ow, i, j in window_taps(dout.shape, w_shape, stride, dilation):
+            want[:, :, kh, kw] += dout[:, :, oh, ow].T @ xp[:, :, i, j]
     return want
