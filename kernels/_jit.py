@@ -11,7 +11,7 @@ Every kernel is decorated with :func:`jit` (serial) or :func:`pjit`
 * ``fastmath=False``: kernels sit next to NaN checks and losses, and fast math
   lets LLVM assume NaN never happens.
 
-:func:`jit_fma` / :func:`pjit_fma` are the one exception, for multiply-add
+:func:`jit_fma` / :func:`pjit_fma` are the first exception, for multiply-add
 loops (the convolutions): ``fastmath={"contract"}`` sets LLVM's ``contract``
 flag and no other, so ``a * b + c`` may compile to one fused multiply-add
 (one rounding instead of two) on CPUs that have FMA. Why that single flag is
@@ -30,8 +30,8 @@ safe here:
   twice the floating-point instructions; ``benchmarks/bench_conv.py
   --contract-off`` measures the difference.
 
-:func:`jit_reduce` adds ``reassoc`` to ``contract``, for one kind of loop
-only: a dot-product reduction (the convolution's weight gradient). LLVM
+:func:`jit_reduce`, the second, adds ``reassoc`` to ``contract`` for one kind
+of loop only: a dot-product reduction (the convolution's weight gradient). LLVM
 vectorises ``s += a[i] * b[i]`` only when it may reorder the additions; it
 then keeps vector partial sums in registers and adds them at the end. Still
 no ``nnan``/``ninf``, so NaN and inf propagate as before. What changes is the

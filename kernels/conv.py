@@ -234,8 +234,9 @@ def _build_forward(parallel):
         reading a plane that holds only zeros (0 * inf would be NaN).
         Chunk t handles groups t, t + T, ... of G consecutive samples.
 
-        Workspaces, one slice per chunk: xpad (T, C, >= (Hp + 1)*Wd), zero
-        wherever no sample lands (the caller zeroes it once per geometry); acc
+        Workspaces, one slice per chunk: xpad (T, C + 1, >= (Hp + 1)*Wd), zero
+        wherever no sample lands (the caller zeroes it once per geometry;
+        plane C, which the padding taps read, stays zero); acc
         (T, 4, >= ((OH - 1)*sh + 1)*Wd).
         """
         N = x.shape[0]

@@ -14,9 +14,8 @@ the layouts); this module checks arguments, builds the kernels' tap tables,
 keeps their workspaces and adds up the weight gradient's partial sums.
 
 float32 runs the kernels' parallel build; float64, the dtype of the
-gradient checks, runs their serial build (chunks one after another, a
-compact weight-gradient loop: out and dx bitwise the same, dw and db to
-rounding). Each parallel build costs seconds of compile time per dtype, and
+gradient checks, runs their serial build (chunks one after another: out and
+dx bitwise the same, dw and db to rounding). Each parallel build costs seconds of compile time per dtype, and
 float64 is not where speed matters.
 
 Memory: besides the outputs, per-thread workspaces hold a few padded
@@ -147,13 +146,15 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, parallel=True, i
 
 @functools.lru_cache(maxsize=64)
 def _taps(C, KH, KW, Wp, dh, dw, count):
-    """Tap tables (channel (count,), offset (count,)) int64 for taps (c, kh, kw) in that order, then zeros.
+    """Tap tables (channel (count,), offset (count,)) int64 for taps (c, kh, kw) in that order, then padding.
 
     Tap (c, kh, kw) reads channel c at offset kh*dh*Wp + kw*dw of a flat plane
-    of rows Wp wide; the extra entries (up to ``count``) are padding, with
-    zero weights, and read plane C at offset 0: the forward keeps that plane
-    zero, since a zero weight on a real pixel holding inf would add NaN.
-    Cached per geometry: callers must not write into the tables.
+    of rows Wp wide; the extra entries (up to ``count``) read plane C at
+    offset 0. The forward keeps that plane zero and gives those taps zero
+    weights (a zero weight on a real pixel holding inf would add NaN); the
+    backward fills it with ones, so the first extra tap's weight gradient is
+    db (the rest are dropped). Cached per geometry: callers must not write
+    into the tables.
     """
     c, kh, kw = np.meshgrid(np.arange(C), np.arange(KH), np.arange(KW), indexing="ij")
     tap_c = np.full(count, C, np.int64)
@@ -232,7 +233,8 @@ def _forward_into(out, x, w, b, geometry, parallel):
     tap_c, tap_off = _taps(C, KH, KW, Wd, dh, dw, J)
     wg = _zero_extend(w.reshape(F, C * KH * KW), (F4, J))
     b4 = _zero_extend(b.reshape(1, F), (1, F4))[0]
-    # Hp rows of G samples side by side, and a spare row that the garbage columns of the last row read.
+    # Hp rows of G samples side by side, and a spare row that the garbage columns of the last row read;
+    # plane C stays zero for the padding taps.
     xpad = _workspace("conv.xpad", (chunks, C + 1, (Hp + 1) * Wd), x.dtype, (H, W, ph, pw, G))
     acc = _workspace("conv.acc", (chunks, 4, ((OH - 1) * sh + 1) * Wd), x.dtype)
     kernel = _k.conv2d_forward_flat if x.dtype == np.float32 else _k.conv2d_forward_flat_serial
@@ -286,9 +288,8 @@ def _backward(dout, x, w, geometry, chunks, input_grad):
     # Fixed by the geometry and N alone (never the thread count): the order of summation depends on it.
     G = _backward_group(-(-N // chunks), Hp * Wp, ((OH - 1) * sh + 1) * Wp)
     Wd = G * Wp
+    # Tap CKK, the first padding tap, reads plane C, which holds ones here: its sums are db.
     tap_c, tap_off = _taps(C, KH, KW, Wd, dh, dw, J)
-    tap_c = tap_c.copy()
-    tap_c[CKK] = C
     step = _k.Q_STEP
     Q = -(-((OH - 1) * sh + 1) * Wd // step) * step
     # Where data lands (and so which entries stay zero) is fixed by the geometry and G: both are in the keys.
