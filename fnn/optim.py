@@ -194,8 +194,7 @@ def momentum_update(params, grads, state, *, lr, mu=0.9, weight_decay=0.0):
     new_params, new_v = {}, {}
     for key, p in params.items():
         g = _l2(p, grads[key], wd)
-        v = np.multiply(state["v"][key], mu)
-        v += g
+        v = _plus_scaled(g, mu, state["v"][key])
         new_params[key], new_v[key] = _plus_scaled(p, -lr_t, v), v
     return new_params, {"step": step + 1, "v": new_v}
 
@@ -220,8 +219,7 @@ def nesterov_update(params, grads, state, *, lr, mu=0.9, weight_decay=0.0):
     new_params, new_v = {}, {}
     for key, p in params.items():
         g = _l2(p, grads[key], wd)
-        v = np.multiply(state["v"][key], mu)
-        v += g
+        v = _plus_scaled(g, mu, state["v"][key])
         p_new = np.multiply(v, mu)
         p_new += g
         p_new *= -lr_t
