@@ -172,7 +172,24 @@ def python_tag():
     return f"{sys.implementation.name}-{platform.python_version()}"
 
 
-def interleaved_settled(candidates, *, rounds=40, warmup=3, block=5, settle_seconds=0.01):
+SETTLED_BLOCK = 5
+"""Calls per block in :func:`interleaved_settled` (the first, which wakes the thread pool, is not recorded)."""
+SETTLED_PAUSE_SECONDS = 0.01
+"""Pause before each block in :func:`interleaved_settled`, in which the other library's workers go to sleep."""
+
+
+def settled_timing_line(unit="calls"):
+    """The machine-facts line saying how :func:`interleaved_settled` times at its defaults."""
+    return (f"  {'timing':24s} interleaved_settled: blocks of {SETTLED_BLOCK} {unit} (first not recorded), "
+            f"{SETTLED_PAUSE_SECONDS * 1e3:g} ms pause between")
+
+
+def settled_rounds_help(unit="calls"):
+    """The --rounds help text of a benchmark timed with :func:`interleaved_settled`."""
+    return f"blocks per candidate ({SETTLED_BLOCK - 1} timed {unit} each)"
+
+
+def interleaved_settled(candidates, *, rounds=40, warmup=3, block=SETTLED_BLOCK, settle_seconds=SETTLED_PAUSE_SECONDS):
     """Time each callable in ``candidates`` (name -> fn) in alternating blocks; return name -> array of seconds.
 
     For candidates that run their own OpenMP thread pools (fnn's Numba

@@ -103,7 +103,7 @@ def main():
 
     _harness.print_machine_facts()
     print(f"  {'BLAS threads (harness)':24s} {_harness.BLAS_THREADS} (fnn's conv kernels do not call BLAS)")
-    print(f"  {'timing':24s} interleaved_settled: blocks of 5 calls (first not recorded), 10 ms pause between")
+    print(_harness.settled_timing_line("calls"))
     print(f"  {'FMA contraction':24s} {'off (FNN_FMA=0)' if args.contract_off else 'on (fastmath={contract})'}")
     print(f"  {'numba threading layer':24s} {numba_threading_layer()}")
     torch = _harness.try_import_torch()

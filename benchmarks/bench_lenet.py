@@ -52,11 +52,11 @@ def check_same_loss(torch, params, x, y):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=60, help="blocks per candidate (4 timed steps each)")
+    parser.add_argument("--rounds", type=int, default=60, help=_harness.settled_rounds_help("steps"))
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     _harness.print_machine_facts()
-    print(f"  {'timing':24s} interleaved_settled: blocks of 5 steps (first not recorded), 10 ms pause between")
+    print(_harness.settled_timing_line("steps"))
     rng = np.random.default_rng(0)
     params = cnn.init(rng)
     x = rng.random((args.batch, 1, 28, 28), dtype=np.float32)

@@ -146,11 +146,11 @@ def start_up_seconds(cache):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=40, help="blocks per candidate (4 timed calls each)")
+    parser.add_argument("--rounds", type=int, default=40, help=_harness.settled_rounds_help("calls"))
     parser.add_argument("--skip-compile", action="store_true", help="skip the start-up (compile) measurement")
     args = parser.parse_args()
     _harness.print_machine_facts()
-    print(f"  {'timing':24s} interleaved_settled: blocks of 5 calls (first not recorded), 10 ms pause between")
+    print(_harness.settled_timing_line("calls"))
     torch = _harness.try_import_torch()
     rng = np.random.default_rng(0)
     bench_pooling(torch, rng, args.rounds)
