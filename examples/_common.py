@@ -12,6 +12,7 @@ from fnn import runtime
 RUNTIME = runtime.configure()
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -30,8 +31,6 @@ def add_dataset_arguments(parser):
 
 def load_or_explain(load, args, rng):
     """``load(args, rng)``, or None after telling the user on stderr how to get the data."""
-    import sys
-
     try:
         return load(args, rng)
     except (FileNotFoundError, ConnectionError) as e:

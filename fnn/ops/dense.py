@@ -1,7 +1,9 @@
 """Fully connected (affine) layer."""
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, require_dout, require_dtype, require_float, require_min_ndim, require_ndim, require_shape
+from .._validate import (
+    FLOAT_DTYPES, require_dout, require_dtype, require_float, require_min_ndim, require_ndim, require_shape,
+)
 
 __all__ = ["dense_forward", "dense_backward"]
 
