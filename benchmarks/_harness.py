@@ -48,8 +48,46 @@ def _cpu_model():
     return platform.processor() or "unknown"
 
 
+def host_speed_gflops(seconds=0.2):
+    """GFLOP/s of a float32 512x512 matrix product on this process's BLAS threads, median of ``seconds`` of runs.
+
+    The VM's speed drifts: this session's single-thread multiply-add rate
+    ranged 24-47 GFLOP/s within an hour, and the same cold compile took 26-30 s
+    in one session and 37-44 s in the next. Ratios cancel that; absolute times (cold
+    compile, warm start) do not, so they are printed beside the probes.
+    """
+    a = np.random.default_rng(0).random((512, 512), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, a, out=out)
+    times = []
+    start = time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        np.matmul(a, a, out=out)
+        times.append(time.perf_counter() - t0)
+    return 2 * 512**3 / float(np.median(times)) / 1e9
+
+
+def python_loop_ns(iterations=300_000):
+    """Nanoseconds per iteration of a plain Python loop, best of five: the pace of branchy scalar code."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(iterations):
+            total += i & 7
+        best = min(best, time.perf_counter() - t0)
+    return best / iterations * 1e9
+
+
+def host_speed_line():
+    """Both probes in one line: vector throughput, and the pace of branchy scalar code such as a compiler's."""
+    return (f"{host_speed_gflops():.0f} GFLOP/s float32 512x512 matmul on {os.environ.get('OPENBLAS_NUM_THREADS')} "
+            f"BLAS thread(s), {python_loop_ns():.1f} ns per Python loop iteration")
+
+
 def machine_facts():
-    """A dict of what the numbers depend on: CPU, cores, versions, thread settings."""
+    """A dict of what the numbers depend on: CPU, cores, versions, thread settings, the host's speed now."""
     import numba
 
     facts = {
@@ -62,6 +100,7 @@ def machine_facts():
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
         "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "(unset)"),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+        "host speed probe": host_speed_line(),
     }
     torch = try_import_torch()
     if torch is not None:
