@@ -51,21 +51,16 @@ def _cpu_model():
 def host_speed_gflops(seconds=0.2):
     """GFLOP/s of a float32 512x512 matrix product on this process's BLAS threads, median of ``seconds`` of runs.
 
-    The VM's speed drifts: this session's single-thread multiply-add rate
-    ranged 24-47 GFLOP/s within an hour, and the same cold compile took 26-30 s
-    in one session and 37-44 s in the next. Ratios cancel that; absolute times (cold
-    compile, warm start) do not, so they are printed beside the probes.
+    The VM the README's numbers come from drifts: its single-thread
+    multiply-add rate ranged 24-47 GFLOP/s within an hour, and the same cold
+    compile took 26-30 s in one session and 37-44 s in the next. Ratios cancel
+    that; absolute times (cold compile, warm start) do not, so they are
+    printed beside the probes.
     """
     a = np.random.default_rng(0).random((512, 512), dtype=np.float32)
     out = np.empty_like(a)
-    np.matmul(a, a, out=out)
-    times = []
-    start = time.perf_counter()
-    while len(times) < 5 or time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        np.matmul(a, a, out=out)
-        times.append(time.perf_counter() - t0)
-    return 2 * 512**3 / float(np.median(times)) / 1e9
+    times = interleaved({"matmul": lambda: np.matmul(a, a, out=out)}, rounds=5, warmup=1, min_seconds=seconds)
+    return 2 * 512**3 / float(np.median(times["matmul"])) / 1e9
 
 
 def python_loop_ns(iterations=300_000):
